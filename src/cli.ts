@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * Command-line entry point. Configuration problems print ONE line and exit 2, without a stack trace.
+ */
+import { config as loadDotenv } from 'dotenv';
+import { ConfigError } from './errors';
+import { helpText, loadConfig } from './config';
+import { startExporter } from './exporter';
+import { createLogger } from './logger';
+import { EXPORTER_VERSION } from './version';
+
+async function main(): Promise<number> {
+  loadDotenv({ quiet: true });
+  let config;
+  try {
+    config = loadConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`datastore-exporter: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (config === 'help') {
+    process.stdout.write(helpText() + '\n');
+    return 0;
+  }
+  if (config === 'version') {
+    process.stdout.write(`datastore-exporter ${EXPORTER_VERSION} (node ${process.version})\n`);
+    return 0;
+  }
+
+  const logger = createLogger(config.logLevel, config.logFormat);
+  logger.info('starting datastore-exporter', {
+    version: EXPORTER_VERSION,
+    target: config.target.redactedUrl,
+    interval: `${config.collectIntervalSeconds}s`,
+  });
+  let exporter;
+  try {
+    exporter = await startExporter(config, logger);
+  } catch (err) {
+    // e.g. the listen address is taken: one line, non-zero exit.
+    process.stderr.write(`datastore-exporter: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const running = exporter;
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string): void => {
+      logger.info('shutting down', { signal });
+      void running.stop().finally(resolve);
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`datastore-exporter: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

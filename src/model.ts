@@ -1,0 +1,126 @@
+/**
+ * The Datastore Model (../shared/datastore-model.md) as plain types, and the Driver contract.
+ *
+ * Data flows one way: config -> driver -> Observation -> (core resolves identity) -> Snapshot
+ * -> metrics / JSON. Drivers only produce Observations; they never import prom-client or express.
+ */
+
+/** The node's role in one shard. Anything a driver cannot map with confidence is 'unknown'. */
+export type Role = 'primary' | 'secondary' | 'unknown';
+
+export const ROLES: readonly Role[] = ['primary', 'secondary', 'unknown'];
+
+/** A datastore's own monotonic position (bytes of replication stream, zxid, revision, LSN...). */
+export interface CommitOffset {
+  value: number;
+  /** What the number counts, documented per driver: 'bytes', 'zxid', 'revision', 'lsn', 'offset'... */
+  unit: string;
+}
+
+/** One shard as seen from the local node. */
+export interface ShardObservation {
+  /**
+   * The shard's id. Omit it for the single shard that is the whole dataset: the core then names the
+   * shard after the resolved cluster id, so that flags like --cluster-id apply to it too.
+   */
+  id?: string;
+  role: Role;
+  /** The datastore's own word for the role ('master', 'follower', 'RECOVERING'...), for JSON APIs. */
+  nativeRole?: string;
+  /** Seconds this node is behind the primary. Only set where it is known honestly: never a fake 0. */
+  lagSeconds?: number;
+  /** Unix time (seconds) of the last write this shard saw, where known. */
+  lastOperationTimestampSeconds?: number;
+  commitOffset?: CommitOffset;
+}
+
+/** Performance counters of the node. Absent fields mean "this datastore cannot tell". */
+export interface PerformanceObservation {
+  clientsConnected?: number;
+  /** Monotonic counters as the datastore counts them; each driver documents its definition. */
+  readsTotal?: number;
+  writesTotal?: number;
+}
+
+/** What a driver returns from one collection: everything it could learn from the local node. */
+export interface Observation {
+  /** Driver kind, e.g. 'redis'. Used as the `datastore` label. */
+  datastore: string;
+  version: string;
+  /** The datastore's own stable, cluster-unique node id, where it has one (e.g. CLUSTER MYID). */
+  nativeNodeId?: string;
+  /** The datastore's own cluster identity, where it has one (e.g. PostgreSQL system identifier). */
+  nativeClusterId?: string;
+  /** A human name for the cluster, where the datastore has one (Replicante's cluster_display_name). */
+  clusterDisplayName?: string;
+  shards: ShardObservation[];
+  performance: PerformanceObservation;
+}
+
+/** A shard with its id resolved. */
+export interface Shard extends ShardObservation {
+  id: string;
+}
+
+/** The published result of one successful collection, with identity resolved by the core. */
+export interface Snapshot {
+  datastore: string;
+  version: string;
+  nodeId: string;
+  clusterId: string;
+  clusterDisplayName?: string;
+  shards: Shard[];
+  performance: PerformanceObservation;
+  /** Unix time (seconds) when the collection that produced this snapshot finished. */
+  collectedAtSeconds: number;
+}
+
+/** A parsed, validated target. The password is kept apart from the URL so it is never printed. */
+export interface Target {
+  /** URL scheme without ':' (e.g. 'redis'), which selects the driver. */
+  scheme: string;
+  /** The URL with any password removed: safe to log. */
+  redactedUrl: string;
+  /** The full URL including credentials, for the driver only. Never log this. */
+  url: URL;
+  host: string;
+  port: number;
+  username?: string;
+  /** From the URL or, taking precedence, from --target.password-file. */
+  password?: string;
+}
+
+/** Logging interface drivers may use; the core supplies a structured logger. */
+export interface DriverLogger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Everything a driver is constructed with. */
+export interface DriverOptions {
+  target: Target;
+  /** Deadline for connecting and for each round trip, in milliseconds. */
+  timeoutMs: number;
+  logger: DriverLogger;
+  /** Driver-specific options (e.g. --kafka.broker-id), by flag name without the driver prefix. */
+  extra: Record<string, string>;
+}
+
+/**
+ * One datastore driver: one instance per target, holding ONE pooled connection.
+ * The collector calls connect() once (and again after a failure), then observe() every interval.
+ */
+export interface Driver {
+  /** Open the connection. Rejects on failure; the collector retries with backoff. */
+  connect(): Promise<void>;
+  /** Collect an Observation from the local node over the open connection. */
+  observe(): Promise<Observation>;
+  /**
+   * Drop the connection at once, abandoning any request in flight (a hung server must not keep a
+   * stuck request queued). Must not throw; safe to call when not connected.
+   */
+  close(): Promise<void>;
+}
+
+export type DriverFactory = (options: DriverOptions) => Driver;

@@ -1,0 +1,249 @@
+/**
+ * The Redis driver end to end against real redis-server processes: a standalone node and a primary
+ * with two replicas that really replicate. Every model metric is checked against what redis-cli says.
+ */
+import { hostname } from 'node:os';
+import { startTestExporter, type TestExporter } from './support/exporter';
+import { MODEL_METRICS, find, roleOf, value } from './support/metrics-text';
+import { freePort, waitFor } from './support/processes';
+import { startRedis, startRedisPair, type RedisNode } from './support/redis';
+
+/** Write counter as the driver defines it, recomputed from redis-cli: calls of 'write'-flagged commands. */
+function cliCommandCalls(node: RedisNode, kind: 'write' | 'readonly'): number {
+  let total = 0;
+  for (const [key, v] of node.info('commandstats')) {
+    const name = key.replace(/^cmdstat_/, '');
+    const flags = node.cli('COMMAND', 'INFO', name);
+    const isWrite = /^write$/m.test(flags);
+    const isRead = /^readonly$/m.test(flags);
+    if ((kind === 'write' && isWrite) || (kind === 'readonly' && isRead && !isWrite)) {
+      total += Number(/calls=(\d+)/.exec(v)![1]);
+    }
+  }
+  return total;
+}
+
+describe('redis standalone', () => {
+  let node: RedisNode;
+  let exporter: TestExporter;
+
+  beforeAll(async () => {
+    node = await startRedis(await freePort());
+    exporter = await startTestExporter(['--target', node.url]);
+    await exporter.nextCollections(1);
+  });
+  afterAll(async () => {
+    await exporter?.stop();
+    await node?.stop();
+  });
+
+  test('identity, version, role and clients match redis-cli', async () => {
+    const s = await exporter.scrape();
+    expect(value(s, 'datastore_up')).toBe(1);
+    const info = node.info('server');
+    expect(
+      value(s, 'datastore_version_info', { datastore: 'redis', version: info.get('redis_version')! }),
+    ).toBe(1);
+    // Standalone Redis has no stable node id: <machine hostname>:<port> for a loopback target.
+    expect(
+      value(s, 'datastore_node_info', { node_id: `${hostname()}:${node.port}`, cluster_id: 'default' }),
+    ).toBe(1);
+    expect(roleOf(s, 'default')).toBe('primary');
+    expect(find(s, 'datastore_shard_role')).toHaveLength(3);
+    // No lag on a primary, ever.
+    expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+    expect(value(s, 'datastore_shard_commit_offset', { shard_id: 'default' })).toBe(
+      Number(node.info('replication').get('master_repl_offset')),
+    );
+    // Clients: everyone but the exporter itself. redis-cli's CLIENT LIST sees redis-cli too.
+    const listed = node
+      .cli('CLIENT', 'LIST')
+      .split('\n')
+      .filter((l) => !/ name=datastore-exporter /.test(l) && !/ cmd=client\|list /.test(l));
+    expect(value(s, 'datastore_clients_connected')).toBe(listed.length);
+  });
+
+  test('last operation is absent until a write is seen, then writes move writes_total and last-op', async () => {
+    let s = await exporter.scrape();
+    expect(find(s, 'datastore_shard_last_operation_timestamp_seconds')).toHaveLength(0);
+    const writesBefore = value(s, 'datastore_writes_total');
+    const readsBefore = value(s, 'datastore_reads_total');
+    const t0 = Date.now() / 1000;
+    node.cli('SET', 'k1', 'v');
+    node.cli('INCR', 'counter');
+    node.cli('GET', 'k1');
+    node.cli('MGET', 'k1', 'counter');
+    await exporter.nextCollections(2);
+    s = await exporter.scrape();
+    expect(value(s, 'datastore_writes_total')).toBe(writesBefore + 2);
+    expect(value(s, 'datastore_reads_total')).toBe(readsBefore + 2);
+    expect(value(s, 'datastore_writes_total')).toBe(cliCommandCalls(node, 'write'));
+    expect(value(s, 'datastore_reads_total')).toBe(cliCommandCalls(node, 'readonly'));
+    const lastOp = value(s, 'datastore_shard_last_operation_timestamp_seconds', { shard_id: 'default' });
+    expect(lastOp).toBeGreaterThanOrEqual(t0);
+    expect(lastOp).toBeLessThanOrEqual(Date.now() / 1000);
+    // Reads alone do not move last-op.
+    node.cli('GET', 'k1');
+    await exporter.nextCollections(2);
+    s = await exporter.scrape();
+    expect(value(s, 'datastore_shard_last_operation_timestamp_seconds', { shard_id: 'default' })).toBe(
+      lastOp,
+    );
+  });
+
+  test('--cluster-id names the cluster and the single shard', async () => {
+    const other = await startTestExporter([
+      '--target',
+      node.url,
+      '--cluster-id',
+      'payments',
+      '--node-id',
+      'n1',
+    ]);
+    try {
+      await other.nextCollections(1);
+      const s = await other.scrape();
+      expect(value(s, 'datastore_node_info', { node_id: 'n1', cluster_id: 'payments' })).toBe(1);
+      expect(roleOf(s, 'payments')).toBe('primary');
+    } finally {
+      await other.stop();
+    }
+  });
+
+  test('killed server: datastore_up 0 and no model series; restart recovers without restarting the exporter', async () => {
+    await node.process.kill();
+    await waitFor('datastore_up 0', async () => value(await exporter.scrape(), 'datastore_up') === 0, 10000);
+    const s = await exporter.scrape();
+    for (const name of MODEL_METRICS) expect(find(s, name)).toHaveLength(0);
+    expect(value(s, 'datastore_exporter_collect_errors_total')).toBeGreaterThan(0);
+    expect(exporter.logs.some((l) => /level=warn msg="collection failed"/.test(l))).toBe(true);
+
+    await node.restart();
+    // Recovery within one interval of the restart (plus the collection itself).
+    await waitFor('datastore_up 1', async () => value(await exporter.scrape(), 'datastore_up') === 1, 3000);
+    expect(roleOf(await exporter.scrape(), 'default')).toBe('primary');
+  });
+
+  test('hung server (SIGSTOP): the collection times out and /metrics still answers at once', async () => {
+    node.process.pause();
+    try {
+      await waitFor(
+        'datastore_up 0',
+        async () => value(await exporter.scrape(), 'datastore_up') === 0,
+        10000,
+      );
+      const started = Date.now();
+      const s = await exporter.scrape();
+      expect(Date.now() - started).toBeLessThan(500);
+      expect(find(s, 'datastore_shard_role')).toHaveLength(0);
+      expect(exporter.logs.some((l) => /timed out after 800 ms/.test(l))).toBe(true);
+    } finally {
+      node.process.resume();
+    }
+    await waitFor(
+      'datastore_up 1 after SIGCONT',
+      async () => value(await exporter.scrape(), 'datastore_up') === 1,
+      5000,
+    );
+  });
+});
+
+describe('redis primary with two replicas', () => {
+  let primary: RedisNode;
+  let replicas: RedisNode[];
+  const exporters: TestExporter[] = [];
+
+  beforeAll(async () => {
+    ({ primary, replicas } = await startRedisPair(2));
+    for (const n of [primary, ...replicas]) exporters.push(await startTestExporter(['--target', n.url]));
+    await Promise.all(exporters.map((e) => e.nextCollections(1)));
+  });
+  afterAll(async () => {
+    await Promise.all(exporters.map((e) => e.stop()));
+    await Promise.all([primary, ...replicas].map((n) => n?.stop()));
+  });
+
+  test('roles and offsets on every node match INFO replication', async () => {
+    const nodes = [primary, ...replicas];
+    for (let i = 0; i < nodes.length; i++) {
+      const s = await exporters[i]!.scrape();
+      const repl = nodes[i]!.info('replication');
+      expect(roleOf(s, 'default')).toBe(repl.get('role') === 'master' ? 'primary' : 'secondary');
+      const offset = value(s, 'datastore_shard_commit_offset', { shard_id: 'default' });
+      const cliOffset = Number(
+        repl.get(repl.get('role') === 'master' ? 'master_repl_offset' : 'slave_repl_offset'),
+      );
+      // The offset may move between the collection and our INFO (the primary PINGs replicas).
+      expect(offset).toBeLessThanOrEqual(cliOffset);
+      expect(cliOffset - offset).toBeLessThan(1000);
+      // Link up: no honest lag in seconds exists, so none is reported (never a fake 0).
+      expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+    }
+  });
+
+  test('writes on the primary move writes_total and last-op on the primary and on the replicas', async () => {
+    const before = await Promise.all(
+      exporters.map(async (e) => value(await e.scrape(), 'datastore_writes_total')),
+    );
+    const t0 = Date.now() / 1000;
+    primary.cli('SET', 'replicated', '1');
+    primary.cli('LPUSH', 'list', 'a', 'b');
+    await Promise.all(exporters.map((e) => e.nextCollections(2)));
+    for (let i = 0; i < exporters.length; i++) {
+      const s = await exporters[i]!.scrape();
+      expect(value(s, 'datastore_writes_total')).toBeGreaterThanOrEqual(before[i]! + 2);
+      expect(
+        value(s, 'datastore_shard_last_operation_timestamp_seconds', { shard_id: 'default' }),
+      ).toBeGreaterThanOrEqual(t0);
+    }
+    expect(replicas[0]!.cli('GET', 'replicated')).toBe('1');
+  });
+
+  test('a replica whose link is down reports the outage as lag, growing with time', async () => {
+    const replica = replicas[1]!;
+    const exporter = exporters[2]!;
+    // Point the replica at a port where nothing listens: the link goes down and stays down.
+    replica.cli('REPLICAOF', '127.0.0.1', String(await freePort()));
+    try {
+      await waitFor(
+        'lag reported',
+        async () => find(await exporter.scrape(), 'datastore_shard_replication_lag_seconds').length === 1,
+        10000,
+      );
+      await exporter.nextCollections(3);
+      const s = await exporter.scrape();
+      const lag = value(s, 'datastore_shard_replication_lag_seconds', { shard_id: 'default' });
+      const cli = Number(replica.info('replication').get('master_link_down_since_seconds'));
+      expect(lag).toBeGreaterThanOrEqual(1);
+      expect(Math.abs(cli - lag)).toBeLessThanOrEqual(2);
+      expect(roleOf(s, 'default')).toBe('secondary');
+    } finally {
+      replica.cli('REPLICAOF', '127.0.0.1', String(primary.port));
+    }
+    await waitFor(
+      'replica back in sync',
+      () => replica.info('replication').get('master_link_status') === 'up',
+    );
+  });
+
+  test('failover: REPLICAOF NO ONE flips the role within one interval', async () => {
+    const replica = replicas[0]!;
+    const exporter = exporters[1]!;
+    replica.cli('REPLICAOF', 'NO', 'ONE');
+    try {
+      // One interval is 1 s; allow the collection in flight to finish.
+      await waitFor(
+        'promoted replica reports primary',
+        async () => roleOf(await exporter.scrape(), 'default') === 'primary',
+        2500,
+      );
+    } finally {
+      replica.cli('REPLICAOF', '127.0.0.1', String(primary.port));
+    }
+    await waitFor(
+      'demoted again',
+      async () => roleOf(await exporter.scrape(), 'default') === 'secondary',
+      2500,
+    );
+  });
+});

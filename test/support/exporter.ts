@@ -1,0 +1,58 @@
+/**
+ * Runs the real exporter in-process for tests (real config parsing, driver, collector and HTTP
+ * server on a free port) and scrapes it over HTTP.
+ */
+import request from 'supertest';
+import { loadConfig, type Config } from '../../src/config';
+import { startExporter, type RunningExporter } from '../../src/exporter';
+import { createLogger } from '../../src/logger';
+import { waitFor } from './processes';
+import { parseExposition, type Sample } from './metrics-text';
+
+export interface TestExporter extends RunningExporter {
+  config: Config;
+  logs: string[];
+  /** GET /metrics and parse it. */
+  scrape(): Promise<Sample[]>;
+  /** GET /metrics as text. */
+  scrapeText(): Promise<string>;
+  /** Waits until `n` more collections have finished after this call. */
+  nextCollections(n?: number): Promise<void>;
+}
+
+/** Starts an exporter with CLI-style flags; defaults: 1s interval, 800ms timeout, 127.0.0.1:0. */
+export async function startTestExporter(flags: string[], env: NodeJS.ProcessEnv = {}): Promise<TestExporter> {
+  const config = loadConfig(
+    [
+      '--web.listen-address',
+      '127.0.0.1:0',
+      '--collect.interval',
+      '1s',
+      '--collect.timeout',
+      '800ms',
+      ...flags,
+    ],
+    env,
+  );
+  if (typeof config === 'string') throw new Error(`unexpected ${config}`);
+  const logs: string[] = [];
+  const logger = createLogger('debug', 'logfmt', (line) => logs.push(line));
+  const running = await startExporter(config, logger, { processMetrics: false });
+  const scrapeText = async (): Promise<string> => {
+    const res = await request(running.server).get(config.telemetryPath).expect(200);
+    return res.text;
+  };
+  return {
+    ...running,
+    config,
+    logs,
+    scrapeText,
+    scrape: async () => parseExposition(await scrapeText()),
+    async nextCollections(n = 1) {
+      for (let i = 0; i < n; i++) {
+        const before = running.collector.state;
+        await waitFor('a collection', () => running.collector.state !== before, 15000, 20);
+      }
+    },
+  };
+}

@@ -1,0 +1,178 @@
+/** Real redis-server processes for tests: standalone, replicas and a Redis Cluster, on free ports. */
+import { execFileSync } from 'node:child_process';
+import {
+  freePorts,
+  portOpen,
+  requireBinary,
+  startProcess,
+  tempDir,
+  waitFor,
+  type ServerProcess,
+} from './processes';
+
+export const REDIS_SERVER = '/usr/bin/redis-server';
+export const REDIS_CLI = '/usr/bin/redis-cli';
+
+export interface RedisNode {
+  port: number;
+  url: string;
+  process: ServerProcess;
+  dir: string;
+  /** Runs redis-cli against this node and returns its raw output (trimmed). */
+  cli(...args: string[]): string;
+  /** INFO as key -> value. */
+  info(section?: string): Map<string, string>;
+  stop(): Promise<void>;
+  /** Start the same node again (same port, same directory and config), e.g. after a kill. */
+  restart(): Promise<void>;
+}
+
+export function redisCli(port: number, args: string[]): string {
+  return execFileSync(REDIS_CLI, ['-h', '127.0.0.1', '-p', String(port), ...args], {
+    encoding: 'utf8',
+  }).trim();
+}
+
+function parseInfoText(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) m.set(line.slice(0, i), line.slice(i + 1));
+  }
+  return m;
+}
+
+export async function startRedis(port: number, extraArgs: string[] = []): Promise<RedisNode> {
+  requireBinary(REDIS_SERVER, 'the Debian package redis-server');
+  const dir = tempDir(`redis-${port}`);
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir.path,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    // Replicas would otherwise wait 5 s before the first sync.
+    '--repl-diskless-sync-delay',
+    '0',
+    ...extraArgs,
+  ];
+  const node: RedisNode = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    process: startProcess(REDIS_SERVER, args),
+    dir: dir.path,
+    cli: (...a) => redisCli(port, a),
+    info: (section) => parseInfoText(redisCli(port, section ? ['INFO', section] : ['INFO'])),
+    async stop() {
+      await node.process.stop();
+      dir.remove();
+    },
+    async restart() {
+      node.process = startProcess(REDIS_SERVER, args);
+      await waitReady(node);
+    },
+  };
+  await waitReady(node);
+  return node;
+}
+
+async function waitReady(node: RedisNode): Promise<void> {
+  await waitFor(`redis on port ${node.port} (output: ${node.process.output().slice(-500)})`, async () => {
+    if (node.process.exited()) throw new Error(`redis-server exited: ${node.process.output().slice(-500)}`);
+    return (await portOpen(node.port)) && node.cli('PING') === 'PONG';
+  });
+}
+
+export async function startRedisPair(
+  replicas: number,
+): Promise<{ primary: RedisNode; replicas: RedisNode[] }> {
+  const [p, ...rs] = await freePorts(1 + replicas);
+  const primary = await startRedis(p!);
+  const nodes = await Promise.all(
+    rs.map((port) => startRedis(port, ['--replicaof', '127.0.0.1', String(p)])),
+  );
+  for (const r of nodes) {
+    await waitFor(
+      `replica ${r.port} in sync`,
+      () => r.info('replication').get('master_link_status') === 'up',
+    );
+  }
+  return { primary, replicas: nodes };
+}
+
+export interface RedisCluster {
+  nodes: RedisNode[];
+  stop(): Promise<void>;
+}
+
+/** 3 masters + 3 replicas, created with redis-cli --cluster create; waits until every node agrees. */
+export async function startRedisCluster(): Promise<RedisCluster> {
+  const ports = await freePorts(12);
+  const nodes: RedisNode[] = [];
+  for (let i = 0; i < 6; i++) {
+    // The bus port defaults to port+10000, which may be taken: give each node a free one.
+    nodes.push(
+      await startRedis(ports[i]!, [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-port',
+        String(ports[6 + i]),
+        '--cluster-config-file',
+        'nodes.conf',
+        '--cluster-node-timeout',
+        '2000',
+      ]),
+    );
+  }
+  execFileSync(
+    REDIS_CLI,
+    [
+      '--cluster',
+      'create',
+      ...nodes.map((n) => `127.0.0.1:${n.port}`),
+      '--cluster-replicas',
+      '1',
+      '--cluster-yes',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  await waitForClusterAgreement(nodes);
+  return { nodes, stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
+}
+
+/** Until every node reports cluster_state:ok and the same set of masters with the same slots. */
+export async function waitForClusterAgreement(nodes: RedisNode[], timeoutMs = 30000): Promise<void> {
+  await waitFor(
+    'redis cluster agreement',
+    () => {
+      const views = nodes.map((n) => {
+        if (n.info('cluster').get('cluster_enabled') !== '1') return null;
+        if (!/cluster_state:ok/.test(n.cli('CLUSTER', 'INFO'))) return null;
+        return n
+          .cli('CLUSTER', 'NODES')
+          .split('\n')
+          .filter((l) => /\bmaster\b/.test(l.split(' ')[2] ?? '') && l.split(' ').length > 8)
+          .map((l) => `${l.split(' ')[0]}:${l.split(' ').slice(8).join(',')}`)
+          .sort()
+          .join('|');
+      });
+      const replicasSynced = nodes.every(
+        (n) =>
+          n.info('replication').get('role') !== 'slave' ||
+          n.info('replication').get('master_link_status') === 'up',
+      );
+      return (
+        views.every((v) => v !== null && v === views[0]) &&
+        views[0]!.split('|').length === 3 &&
+        replicasSynced
+      );
+    },
+    timeoutMs,
+    250,
+  );
+}
