@@ -3,7 +3,6 @@
  * Adding a datastore = one file in src/drivers and one entry here; the core knows nothing else about it.
  */
 import type { DriverFactory } from '../model';
-import { createRedisDriver } from './redis';
 
 export interface DriverRegistration {
   /** The driver's name, used as the `datastore` label and as the prefix of its own flags. */
@@ -17,9 +16,48 @@ export interface DriverRegistration {
   create: DriverFactory;
 }
 
+/** What every driver module exports. */
+export interface DriverModule {
+  createDriver: DriverFactory;
+}
+
+/**
+ * Loads a driver module only when its scheme is used, so an exporter for Redis never loads the
+ * MongoDB, Kafka or etcd client libraries (start-up time and memory stay those of one driver).
+ */
+function lazy(load: () => DriverModule): DriverFactory {
+  return (options) => load().createDriver(options);
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports */
 export const DRIVERS: readonly DriverRegistration[] = [
-  { name: 'redis', schemes: ['redis', 'rediss'], defaultPort: 6379, create: createRedisDriver },
+  { name: 'redis', schemes: ['redis', 'rediss'], defaultPort: 6379, create: lazy(() => require('./redis')) },
+  {
+    name: 'postgresql',
+    schemes: ['postgresql', 'postgres'],
+    defaultPort: 5432,
+    create: lazy(() => require('./postgresql')),
+  },
+  { name: 'mysql', schemes: ['mysql', 'mariadb'], defaultPort: 3306, create: lazy(() => require('./mysql')) },
+  { name: 'mongodb', schemes: ['mongodb'], defaultPort: 27017, create: lazy(() => require('./mongodb')) },
+  {
+    name: 'zookeeper',
+    schemes: ['zookeeper'],
+    defaultPort: 2181,
+    create: lazy(() => require('./zookeeper')),
+  },
+  { name: 'etcd', schemes: ['etcd', 'etcds'], defaultPort: 2379, create: lazy(() => require('./etcd')) },
+  {
+    name: 'kafka',
+    schemes: ['kafka'],
+    defaultPort: 9092,
+    flags: [
+      { name: 'broker-id', help: 'Broker id of the local broker (default: found from cluster metadata).' },
+    ],
+    create: lazy(() => require('./kafka')),
+  },
 ];
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 export function driverForScheme(scheme: string): DriverRegistration | undefined {
   return DRIVERS.find((d) => d.schemes.includes(scheme));

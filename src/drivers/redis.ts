@@ -183,6 +183,6 @@ export function replicaLagSeconds(info: Map<string, string>): number | undefined
   return downFor !== undefined && downFor >= 0 ? downFor : undefined;
 }
 
-export function createRedisDriver(opts: DriverOptions): Driver {
+export function createDriver(opts: DriverOptions): Driver {
   return new RedisDriver(opts);
 }
