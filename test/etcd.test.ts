@@ -349,7 +349,8 @@ describe('etcd 3-member cluster (real etcd 3.4)', () => {
     const oldLeader = cluster.leader();
     const target = members.find((m) => m !== oldLeader)!;
     oldLeader.ctl('move-leader', target.status().memberId);
-    expect(cluster.leader()).toBe(target);
+    // The third member learns of the new leader with its first heartbeat.
+    await waitFor('etcdctl sees the new leader on every member', () => cluster.leader() === target, 5000);
     // One interval is 1 s; allow the collections in flight to finish.
     await waitFor(
       'new leader reports primary, old leader secondary',
@@ -409,8 +410,7 @@ describe('etcd 3-member cluster (real etcd 3.4)', () => {
       15000,
       100,
     );
-    const newLeader = cluster.leader();
-    expect(newLeader).not.toBe(victim);
+    await waitFor('etcdctl agrees on a new leader', () => cluster.leader() !== victim, 5000);
 
     await victim.restart();
     await waitFor(
