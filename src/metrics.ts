@@ -151,7 +151,18 @@ export function buildSelfRegistry(
     labelNames: ['version', 'nodejs_version'],
     registers,
   }).set({ version: EXPORTER_VERSION, nodejs_version: process.version }, 1);
-  if (withProcessMetrics) collectDefaultMetrics({ register: registry });
+  if (withProcessMetrics) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client's totals of active handles/requests/resources are gauges named `_total`, which
+    // breaks Prometheus naming (promtool rejects them); the per-type gauges without `_total` stay.
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ]) {
+      registry.removeSingleMetric(name);
+    }
+  }
   return registry;
 }
 

@@ -27,8 +27,9 @@ export interface RedisNode {
   restart(): Promise<void>;
 }
 
-export function redisCli(port: number, args: string[]): string {
-  return execFileSync(REDIS_CLI, ['-h', '127.0.0.1', '-p', String(port), ...args], {
+export function redisCli(port: number, args: string[], password?: string): string {
+  const auth = password ? ['-a', password, '--no-auth-warning'] : [];
+  return execFileSync(REDIS_CLI, ['-h', '127.0.0.1', '-p', String(port), ...auth, ...args], {
     encoding: 'utf8',
   }).trim();
 }
@@ -45,6 +46,8 @@ function parseInfoText(text: string): Map<string, string> {
 export async function startRedis(port: number, extraArgs: string[] = []): Promise<RedisNode> {
   requireBinary(REDIS_SERVER, 'the Debian package redis-server');
   const dir = tempDir(`redis-${port}`);
+  const passwordAt = extraArgs.indexOf('--requirepass');
+  const password = passwordAt >= 0 ? extraArgs[passwordAt + 1] : undefined;
   const args = [
     '--port',
     String(port),
@@ -66,8 +69,8 @@ export async function startRedis(port: number, extraArgs: string[] = []): Promis
     url: `redis://127.0.0.1:${port}`,
     process: startProcess(REDIS_SERVER, args),
     dir: dir.path,
-    cli: (...a) => redisCli(port, a),
-    info: (section) => parseInfoText(redisCli(port, section ? ['INFO', section] : ['INFO'])),
+    cli: (...a) => redisCli(port, a, password),
+    info: (section) => parseInfoText(redisCli(port, section ? ['INFO', section] : ['INFO'], password)),
     async stop() {
       await node.process.stop();
       dir.remove();

@@ -1,0 +1,246 @@
+/**
+ * The command line as a user meets it: the built bin (dist/cli.js, built by `npm test`), its help,
+ * its one-line configuration errors with exit code 2, .env and env vars, and secrets kept out of output.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, tempDir, waitFor } from './support/processes';
+import { startRedis, type RedisNode } from './support/redis';
+import { parseExposition, value } from './support/metrics-text';
+
+const CLI = join(__dirname, '..', 'dist', 'cli.js');
+
+function run(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  cwd?: string,
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    cwd,
+    env: { PATH: process.env.PATH, ...env },
+    timeout: 10000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('configuration errors: one clear line, exit code 2, no stack trace', () => {
+  const dir = tempDir('cli');
+  afterAll(() => dir.remove());
+
+  const cases: [string, string[], RegExp][] = [
+    ['missing target', [], /--target \(or DATASTORE_TARGET\) is required/],
+    [
+      'unknown scheme',
+      ['--target', 'cassandra://h:9042'],
+      /scheme "cassandra" is not supported \(supported: redis, rediss, postgresql/,
+    ],
+    ['bad URL', ['--target', 'not a url'], /--target is not a valid URL/],
+    [
+      'bad duration',
+      ['--target', 'redis://h', '--collect.interval', 'fast'],
+      /--collect.interval "fast" is not a duration/,
+    ],
+    [
+      'interval not dividing a minute',
+      ['--target', 'redis://h', '--collect.interval', '7s'],
+      /must be whole seconds dividing a minute/,
+    ],
+    [
+      'timeout above interval',
+      ['--target', 'redis://h', '--collect.interval', '5s', '--collect.timeout', '10s'],
+      /must not exceed/,
+    ],
+    [
+      'bad listen address',
+      ['--target', 'redis://h', '--web.listen-address', 'localhost'],
+      /is not \[host\]:port/,
+    ],
+    ['bad log level', ['--target', 'redis://h', '--log.level', 'loud'], /--log.level "loud" is not one of/],
+    ['bad log format', ['--target', 'redis://h', '--log.format', 'xml'], /--log.format "xml" is not one of/],
+    ['unknown flag', ['--target', 'redis://h', '--colect.interval', '5s'], /unknown flag --colect.interval/],
+    ['flag without value', ['--target'], /--target needs a value/],
+    [
+      'unreadable password file',
+      ['--target', 'redis://h', '--target.password-file', '/nonexistent/pw'],
+      /cannot read --target.password-file "\/nonexistent\/pw": ENOENT/,
+    ],
+    [
+      'bad telemetry path',
+      ['--target', 'redis://h', '--web.telemetry-path', 'metrics'],
+      /must start with "\/"/,
+    ],
+  ];
+
+  test.each(cases)('%s', (_name, args, message) => {
+    const r = run(args, {}, dir.path);
+    expect(r.status).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^datastore-exporter: /);
+    expect(lines[0]).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('a bad URL with a password never echoes the password', () => {
+    const r = run(['--target', 'redis://user:s3cretpw@exa mple.com'], {}, dir.path);
+    expect(r.status).toBe(2);
+    expect(r.stderr).not.toContain('s3cretpw');
+  });
+
+  test('an unsupported scheme error does not echo the password either', () => {
+    const r = run(['--target', 'cassandra://user:s3cretpw@h:1'], {}, dir.path);
+    expect(r.status).toBe(2);
+    expect(r.stderr).not.toContain('s3cretpw');
+  });
+
+  test('--help lists every flag with its environment variable, exit 0', () => {
+    const r = run(['--help']);
+    expect(r.status).toBe(0);
+    for (const flag of [
+      '--target',
+      '--target.password-file',
+      '--web.listen-address',
+      '--web.telemetry-path',
+      '--collect.interval',
+      '--collect.timeout',
+      '--cluster-id',
+      '--node-id',
+      '--log.level',
+      '--log.format',
+      '--kafka.broker-id',
+    ]) {
+      expect(r.stdout).toContain(flag);
+    }
+    expect(r.stdout).toContain('DATASTORE_TARGET');
+    expect(r.stdout).toContain('default: :9860');
+  });
+
+  test('--version prints the package version', () => {
+    const r = run(['--version']);
+    expect(r.status).toBe(0);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    expect(r.stdout).toContain(require('../package.json').version);
+  });
+});
+
+describe('running the bin against a real Redis', () => {
+  let node: RedisNode;
+  const dir = tempDir('cli-run');
+
+  beforeAll(async () => {
+    node = await startRedis(await freePort(), ['--requirepass', 'pw-from-file-123']);
+  });
+  afterAll(async () => {
+    await node?.stop();
+    dir.remove();
+  });
+
+  /** Starts the bin, waits for datastore_up 1, returns metrics text and logs, stops it with SIGTERM. */
+  async function runExporter(
+    args: string[],
+    env: NodeJS.ProcessEnv,
+  ): Promise<{ metrics: string; logs: string; code: number | null }> {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        '--web.listen-address',
+        `127.0.0.1:${port}`,
+        '--collect.interval',
+        '1s',
+        '--collect.timeout',
+        '800ms',
+        ...args,
+      ],
+      {
+        cwd: dir.path,
+        env: { PATH: process.env.PATH, ...env },
+      },
+    );
+    let logs = '';
+    child.stderr.on('data', (d) => (logs += d));
+    child.stdout.on('data', (d) => (logs += d));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      const metrics = await waitFor(
+        `exporter up (logs: ${logs})`,
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+          const text = await res.text();
+          return value(parseExposition(text), 'datastore_up') === 1 ? text : undefined;
+        },
+        10000,
+      );
+      child.kill('SIGTERM');
+      const code = await exited;
+      return { metrics, logs, code };
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }
+
+  test('password from DATASTORE_PASSWORD_FILE, target from .env, JSON logs; the password appears nowhere; SIGTERM exits 0', async () => {
+    const pwFile = join(dir.path, 'redis-password');
+    writeFileSync(pwFile, 'pw-from-file-123\n');
+    writeFileSync(
+      join(dir.path, '.env'),
+      `DATASTORE_TARGET=redis://127.0.0.1:${node.port}\nDATASTORE_LOG_FORMAT=json\n`,
+    );
+    const r = await runExporter([], { DATASTORE_PASSWORD_FILE: pwFile });
+    expect(r.code).toBe(0);
+    expect(r.metrics).not.toContain('pw-from-file-123');
+    expect(r.logs).not.toContain('pw-from-file-123');
+    const lines = r.logs
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.msg)).toEqual(
+      expect.arrayContaining(['starting datastore-exporter', 'connected to datastore', 'shutting down']),
+    );
+    expect(lines.every((l) => typeof l.ts === 'string' && typeof l.level === 'string')).toBe(true);
+  });
+
+  test('a password in the URL is redacted in logs; the flag wins over the environment', async () => {
+    const r = await runExporter(
+      ['--target', `redis://:pw-from-file-123@127.0.0.1:${node.port}`, '--log.level', 'debug'],
+      { DATASTORE_TARGET: 'redis://127.0.0.1:1' },
+    );
+    // (The .env of the previous test still selects JSON logs: the flag beat only DATASTORE_TARGET.)
+    expect(r.logs).toContain(`redis://:REDACTED@127.0.0.1:${node.port}`);
+    expect(r.logs).not.toContain('pw-from-file-123');
+    expect(r.metrics).not.toContain('pw-from-file-123');
+  });
+
+  test('a wrong password: datastore_up 0, the error is logged, the password is not', async () => {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        '--target',
+        `redis://:wrong-pw-456@127.0.0.1:${node.port}`,
+        '--web.listen-address',
+        `127.0.0.1:${port}`,
+        '--collect.interval',
+        '1s',
+        '--collect.timeout',
+        '800ms',
+      ],
+      { env: { PATH: process.env.PATH } },
+    );
+    let logs = '';
+    child.stderr.on('data', (d) => (logs += d));
+    try {
+      await waitFor('collection failure logged', () => /collection failed/.test(logs), 10000);
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(value(parseExposition(text), 'datastore_up')).toBe(0);
+      expect(logs).toMatch(/WRONGPASS|invalid username-password/i);
+      expect(logs + text).not.toContain('wrong-pw-456');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

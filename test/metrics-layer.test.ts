@@ -1,0 +1,172 @@
+/**
+ * The metrics layer and HTTP surface on snapshots built by hand: every field of the model, the
+ * state set, no stale series across snapshots, text vs OpenMetrics, gzip, health and readiness.
+ * (The same layer is exercised against real datastores in the driver tests.)
+ */
+import request from 'supertest';
+import { get } from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import type { CollectorState } from '../src/collector';
+import { createLogger } from '../src/logger';
+import type { Snapshot } from '../src/model';
+import { createApp } from '../src/server';
+import { find, parseExposition, value } from './support/metrics-text';
+import { promtoolCheckMetrics } from './support/promtool';
+
+function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
+  return {
+    datastore: 'redis',
+    version: '7.0.15',
+    nodeId: 'node-a',
+    clusterId: 'c1',
+    shards: [
+      {
+        id: 's1',
+        role: 'primary',
+        lagSeconds: 3,
+        lastOperationTimestampSeconds: 1700000000,
+        commitOffset: { value: 42, unit: 'bytes' },
+      },
+      { id: 's2', role: 'secondary', lagSeconds: 2.5, lastOperationTimestampSeconds: 1700000001 },
+      { id: 's3', role: 'unknown' },
+    ],
+    performance: { clientsConnected: 7, readsTotal: 100, writesTotal: 50 },
+    collectedAtSeconds: 1700000002,
+    ...overrides,
+  };
+}
+
+function appWith(state: { current: CollectorState }) {
+  return createApp({
+    telemetryPath: '/metrics',
+    state: () => state.current,
+    logger: createLogger('error', 'logfmt', () => undefined),
+    processMetrics: true,
+  });
+}
+
+const up = (snap: Snapshot): CollectorState => ({
+  snapshot: snap,
+  up: true,
+  attempted: true,
+  lastDurationSeconds: 0.01,
+  errorsTotal: 0,
+  lastSuccessSeconds: snap.collectedAtSeconds,
+});
+
+describe('metrics layer', () => {
+  test('maps every model field; the role is a state set; lag never appears on a primary', async () => {
+    const state = { current: up(snapshot()) };
+    const s = parseExposition((await request(appWith(state)).get('/metrics')).text);
+    expect(value(s, 'datastore_up')).toBe(1);
+    expect(value(s, 'datastore_node_info', { datastore: 'redis', node_id: 'node-a', cluster_id: 'c1' })).toBe(
+      1,
+    );
+    expect(value(s, 'datastore_version_info', { datastore: 'redis', version: '7.0.15' })).toBe(1);
+    for (const [shard, role] of [
+      ['s1', 'primary'],
+      ['s2', 'secondary'],
+      ['s3', 'unknown'],
+    ]) {
+      for (const r of ['primary', 'secondary', 'unknown']) {
+        expect(value(s, 'datastore_shard_role', { cluster_id: 'c1', shard_id: shard!, role: r })).toBe(
+          r === role ? 1 : 0,
+        );
+      }
+    }
+    expect(find(s, 'datastore_shard_replication_lag_seconds').map((x) => x.labels.shard_id)).toEqual(['s2']);
+    expect(value(s, 'datastore_shard_replication_lag_seconds', { shard_id: 's2' })).toBe(2.5);
+    expect(value(s, 'datastore_shard_last_operation_timestamp_seconds', { shard_id: 's1' })).toBe(1700000000);
+    expect(find(s, 'datastore_shard_last_operation_timestamp_seconds', { shard_id: 's3' })).toHaveLength(0);
+    expect(value(s, 'datastore_shard_commit_offset', { shard_id: 's1' })).toBe(42);
+    expect(value(s, 'datastore_clients_connected')).toBe(7);
+    expect(value(s, 'datastore_reads_total')).toBe(100);
+    expect(value(s, 'datastore_writes_total')).toBe(50);
+    expect(value(s, 'datastore_exporter_last_collect_success_timestamp_seconds')).toBe(1700000002);
+    expect(find(s, 'datastore_exporter_build_info')).toHaveLength(1);
+    expect(find(s, 'process_resident_memory_bytes')).toHaveLength(1);
+  });
+
+  test('a shard or role that disappears leaves no stale series', async () => {
+    const state = { current: up(snapshot()) };
+    const app = appWith(state);
+    await request(app).get('/metrics');
+    state.current = up(snapshot({ shards: [{ id: 's2', role: 'primary' }], performance: {} }));
+    const s = parseExposition((await request(app).get('/metrics')).text);
+    expect(find(s, 'datastore_shard_role').map((x) => x.labels.shard_id)).toEqual(['s2', 's2', 's2']);
+    expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+    expect(find(s, 'datastore_shard_commit_offset')).toHaveLength(0);
+    expect(find(s, 'datastore_clients_connected')).toHaveLength(0);
+    expect(find(s, 'datastore_reads_total')).toHaveLength(0);
+  });
+
+  test('datastore down: datastore_up 0, self-metrics stay, no model series; errors counter only grows', async () => {
+    const state = { current: up(snapshot()) };
+    const app = appWith(state);
+    state.current = { ...state.current, snapshot: null, up: false, errorsTotal: 3 };
+    let s = parseExposition((await request(app).get('/metrics')).text);
+    expect(value(s, 'datastore_up')).toBe(0);
+    expect(value(s, 'datastore_exporter_collect_errors_total')).toBe(3);
+    expect(s.filter((x) => /^datastore_(node|version|shard|clients|reads|writes)/.test(x.name))).toHaveLength(
+      0,
+    );
+    state.current = { ...state.current, errorsTotal: 5 };
+    s = parseExposition((await request(app).get('/metrics')).text);
+    expect(value(s, 'datastore_exporter_collect_errors_total')).toBe(5);
+  });
+
+  test('OpenMetrics when the Accept header asks, with a single # EOF; gzip when asked', async () => {
+    const app = appWith({ current: up(snapshot()) });
+    const om = await request(app)
+      .get('/metrics')
+      .set('Accept', 'application/openmetrics-text; version=1.0.0');
+    expect(om.headers['content-type']).toMatch(/^application\/openmetrics-text/);
+    expect(om.text.match(/# EOF/g)).toHaveLength(1);
+    expect(om.text.endsWith('# EOF\n')).toBe(true);
+    expect(om.text).toContain('# TYPE datastore_writes counter');
+    // Read the raw bytes with node:http: supertest would silently gunzip them for us.
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const { port } = server.address() as { port: number };
+      const raw = await new Promise<{ encoding?: string; body: Buffer }>((resolve, reject) => {
+        get({ port, host: '127.0.0.1', path: '/metrics', headers: { 'Accept-Encoding': 'gzip' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }),
+          );
+        }).on('error', reject);
+      });
+      expect(raw.encoding).toBe('gzip');
+      expect(gunzipSync(raw.body).toString()).toContain('datastore_node_info{');
+    } finally {
+      server.close();
+    }
+  });
+
+  test('text output with every field passes promtool check metrics', async () => {
+    const text = (await request(appWith({ current: up(snapshot()) })).get('/metrics')).text;
+    const r = promtoolCheckMetrics(text);
+    expect(r.output).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  test('/healthz always answers; /ready only after the first collection was attempted; / links to metrics', async () => {
+    const state = {
+      current: {
+        snapshot: null,
+        up: false,
+        attempted: false,
+        lastDurationSeconds: 0,
+        errorsTotal: 0,
+      } as CollectorState,
+    };
+    const app = appWith(state);
+    await request(app).get('/healthz').expect(200, 'ok\n');
+    await request(app).get('/ready').expect(503);
+    state.current = { ...state.current, attempted: true };
+    await request(app).get('/ready').expect(200);
+    expect((await request(app).get('/').expect(200)).text).toContain('href="/metrics"');
+  });
+});
