@@ -39,7 +39,7 @@ describe('redis cluster (3 masters, 3 replicas)', () => {
     for (const n of cluster.nodes) {
       exporters.push(await startTestExporter(['--target', n.url, '--cluster-id', 'cache']));
     }
-    await Promise.all(exporters.map((e) => e.nextCollections(2)));
+    await Promise.all(exporters.map((e) => e.waitUp()));
   }, 120000);
   afterAll(async () => {
     await Promise.all(exporters.map((e) => e.stop()));

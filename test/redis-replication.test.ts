@@ -2,10 +2,13 @@
  * The Redis driver end to end against real redis-server processes: a standalone node and a primary
  * with two replicas that really replicate. Every model metric is checked against what redis-cli says.
  */
+import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { startTestExporter, type TestExporter } from './support/exporter';
-import { MODEL_METRICS, find, roleOf, value } from './support/metrics-text';
-import { freePort, waitFor } from './support/processes';
+import { MODEL_METRICS, find, parseExposition, roleOf, value } from './support/metrics-text';
+import { promtoolCheckMetrics } from './support/promtool';
+import { freePort, tempDir, waitFor } from './support/processes';
 import { startRedis, startRedisPair, type RedisNode } from './support/redis';
 
 /** Write counter as the driver defines it, recomputed from redis-cli: calls of 'write'-flagged commands. */
@@ -30,7 +33,7 @@ describe('redis standalone', () => {
   beforeAll(async () => {
     node = await startRedis(await freePort());
     exporter = await startTestExporter(['--target', node.url]);
-    await exporter.nextCollections(1);
+    await exporter.waitUp();
   });
   afterAll(async () => {
     await exporter?.stop();
@@ -110,6 +113,49 @@ describe('redis standalone', () => {
     }
   });
 
+  test('the least privileges in the README are enough: an ACL user with a password file', async () => {
+    node.cli(
+      'ACL',
+      'SETUSER',
+      'exporter',
+      'on',
+      '>acl-pw-789',
+      '+info',
+      '+command|info',
+      '+cluster|myid',
+      '+cluster|nodes',
+      '+client|setname',
+    );
+    const dir = tempDir('redis-acl');
+    const pwFile = join(dir.path, 'pw');
+    writeFileSync(pwFile, 'acl-pw-789\n');
+    const limited = await startTestExporter([
+      '--target',
+      `redis://exporter@127.0.0.1:${node.port}`,
+      '--target.password-file',
+      pwFile,
+    ]);
+    try {
+      await limited.nextCollections(1);
+      const text = await limited.scrapeText();
+      const s = parseExposition(text);
+      expect(value(s, 'datastore_up')).toBe(1);
+      expect(roleOf(s, 'default')).toBe('primary');
+      expect(find(s, 'datastore_writes_total')).toHaveLength(1);
+      expect(text + limited.logs.join('\n')).not.toContain('acl-pw-789');
+      expect(node.cli('CLIENT', 'LIST')).toMatch(/name=datastore-exporter .*user=exporter/);
+    } finally {
+      await limited.stop();
+      dir.remove();
+    }
+  });
+
+  test('the real output passes promtool check metrics', async () => {
+    const r = promtoolCheckMetrics(await exporter.scrapeText());
+    expect(r.output).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   test('killed server: datastore_up 0 and no model series; restart recovers without restarting the exporter', async () => {
     await node.process.kill();
     await waitFor('datastore_up 0', async () => value(await exporter.scrape(), 'datastore_up') === 0, 10000);
@@ -156,7 +202,7 @@ describe('redis primary with two replicas', () => {
   beforeAll(async () => {
     ({ primary, replicas } = await startRedisPair(2));
     for (const n of [primary, ...replicas]) exporters.push(await startTestExporter(['--target', n.url]));
-    await Promise.all(exporters.map((e) => e.nextCollections(1)));
+    await Promise.all(exporters.map((e) => e.waitUp()));
   });
   afterAll(async () => {
     await Promise.all(exporters.map((e) => e.stop()));
@@ -178,6 +224,7 @@ describe('redis primary with two replicas', () => {
       expect(cliOffset - offset).toBeLessThan(1000);
       // Link up: no honest lag in seconds exists, so none is reported (never a fake 0).
       expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+      expect(promtoolCheckMetrics(await exporters[i]!.scrapeText()).status).toBe(0);
     }
   });
 

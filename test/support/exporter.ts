@@ -18,6 +18,8 @@ export interface TestExporter extends RunningExporter {
   scrapeText(): Promise<string>;
   /** Waits until `n` more collections have finished after this call. */
   nextCollections(n?: number): Promise<void>;
+  /** Waits until the latest collection succeeded (datastore_up 1); the error says why if not. */
+  waitUp(timeoutMs?: number): Promise<void>;
 }
 
 /** Starts an exporter with CLI-style flags; defaults: 1s interval, 800ms timeout, 127.0.0.1:0. */
@@ -48,6 +50,14 @@ export async function startTestExporter(flags: string[], env: NodeJS.ProcessEnv 
     logs,
     scrapeText,
     scrape: async () => parseExposition(await scrapeText()),
+    async waitUp(timeoutMs = 10000) {
+      await waitFor(
+        `datastore_up 1 for ${config.target.redactedUrl} (last error: ${running.collector.state.lastError ?? 'none'})`,
+        () => running.collector.state.up,
+        timeoutMs,
+        20,
+      );
+    },
     async nextCollections(n = 1) {
       for (let i = 0; i < n; i++) {
         const before = running.collector.state;
