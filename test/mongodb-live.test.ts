@@ -114,6 +114,20 @@ describe('mongodb driver on real sockets (no server needed)', () => {
       expect(value(await exporter.scrape(), 'datastore_up')).toBe(1);
       expect(stub.openConnections()).toBe(2);
 
+      // Hung mid-collection: the command times out, the client is closed (its connections with it),
+      // and the next connect recovers once the node answers again.
+      stub.hang.add('serverStatus');
+      await waitFor('datastore_up 0', async () => value(await exporter.scrape(), 'datastore_up') === 0, 5000);
+      expect(exporter.collector.state.lastError).toMatch(/timed out/);
+      expect(find(await exporter.scrape(), 'datastore_shard_role')).toHaveLength(0);
+      stub.hang.delete('serverStatus');
+      await waitFor(
+        'datastore_up 1 again',
+        async () => value(await exporter.scrape(), 'datastore_up') === 1,
+        5000,
+      );
+      await waitFor('back to 2 connections', () => stub.openConnections() === 2, 5000);
+
       // mongos: no shard series, clients only.
       stub.use(loadFixture('mongos'));
       await waitFor(

@@ -24,6 +24,8 @@ export interface MongoStub {
   openConnections(): number;
   /** Serve another fixture from now on. */
   use(fixture: MongoFixture): void;
+  /** Commands received but never answered (a node hung mid-collection), until removed again. */
+  hang: Set<string>;
   close(): Promise<void>;
 }
 
@@ -90,6 +92,7 @@ export async function startMongoStub(initial: MongoFixture): Promise<MongoStub> 
   let fixture = initial;
   let nextId = 1;
   const commands: string[] = [];
+  const hang = new Set<string>();
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
@@ -109,7 +112,8 @@ export async function startMongoStub(initial: MongoFixture): Promise<MongoStub> 
           const { flags, body } = opMsgBody(message);
           const name = Object.keys(body)[0]!;
           commands.push(name);
-          if (!(flags & MORE_TO_COME)) socket.write(opMsgReply(nextId++, requestId, replyFor(fixture, body)));
+          if (!(flags & MORE_TO_COME) && !hang.has(name))
+            socket.write(opMsgReply(nextId++, requestId, replyFor(fixture, body)));
         } else {
           socket.destroy();
         }
@@ -120,6 +124,7 @@ export async function startMongoStub(initial: MongoFixture): Promise<MongoStub> 
   return {
     port: (server.address() as { port: number }).port,
     commands,
+    hang,
     openConnections: () => sockets.size,
     use(next) {
       fixture = next;
