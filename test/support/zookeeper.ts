@@ -1,0 +1,410 @@
+/**
+ * Real ZooKeeper servers for tests (Debian `zookeeper` 3.8, /usr/share/java/zookeeper.jar): a
+ * 3-node ensemble and standalone servers on free loopback ports, each JVM started in the
+ * foreground (we hold its PID), plus two small, independent clients used to check the exporter:
+ *  - `fourLetterWord`: the raw 4lw text, as `echo srvr | nc` would print it;
+ *  - `ZkSession`: a minimal ZooKeeper wire-protocol client (connect, create, getData, close), so
+ *    writes and reads take milliseconds instead of a zkCli.sh JVM each.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { freePorts, requireBinary, startProcess, tempDir, waitFor, type ServerProcess } from './processes';
+
+export const JAVA = '/usr/bin/java';
+export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
+/** slf4j binding (Debian libslf4j-java, a zookeeper dependency): gives server logs for failure messages. */
+const SLF4J_SIMPLE = '/usr/share/java/slf4j-simple.jar';
+
+/** The 4lw commands the driver needs (docs/zookeeper.md), plus ruok for readiness checks. */
+export const WHITELIST = 'srvr,mntr,conf,ruok';
+
+export interface ZkServer {
+  /** Server id (myid); 0 for a standalone server. */
+  id: number;
+  clientPort: number;
+  url: string;
+  process: ServerProcess;
+  /** One four-letter word, answered as raw text. */
+  fourLetter(cmd: string): Promise<string>;
+  /** `srvr` as key -> value ('Mode', 'Zxid', ...). */
+  srvr(): Promise<Map<string, string>>;
+  stop(): Promise<void>;
+  /** Starts the same server again (same ports, data directory and config). */
+  restart(): Promise<void>;
+}
+
+/** Sends one 4lw command and returns everything the server writes before it closes the socket. */
+export function fourLetterWord(port: number, cmd: string, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    sock.setTimeout(timeoutMs, () => sock.destroy(new Error(`${cmd} on ${port}: timeout`)));
+    sock.once('connect', () => sock.write(cmd));
+    sock.on('data', (d: Buffer) => chunks.push(d));
+    sock.once('error', reject);
+    sock.once('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
+function parseColonLines(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) m.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
+  }
+  return m;
+}
+
+/** `mntr` as key -> value (tab separated). */
+export function parseMntrText(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const [k, v] = line.split('\t');
+    if (k && v !== undefined) m.set(k, v.trim());
+  }
+  return m;
+}
+
+function jvmArgs(cfg: string): string[] {
+  const classpath = [ZOOKEEPER_JAR, ...(existsSync(SLF4J_SIMPLE) ? [SLF4J_SIMPLE] : [])].join(':');
+  return [
+    // Small heap and a quick-starting JIT/GC: four JVMs share two cores with other test files.
+    '-Xmx128m',
+    '-Xms32m',
+    '-XX:+UseSerialGC',
+    '-XX:TieredStopAtLevel=1',
+    '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+    '-cp',
+    classpath,
+    'org.apache.zookeeper.server.quorum.QuorumPeerMain',
+    cfg,
+  ];
+}
+
+interface ServerSpec {
+  id: number;
+  clientPort: number;
+  dir: string;
+  config: string[];
+}
+
+function makeServer(spec: ServerSpec): ZkServer {
+  mkdirSync(join(spec.dir, 'data'), { recursive: true });
+  if (spec.id > 0) writeFileSync(join(spec.dir, 'data', 'myid'), `${spec.id}\n`);
+  const cfg = join(spec.dir, 'zoo.cfg');
+  writeFileSync(
+    cfg,
+    [
+      // Short ticks make elections and follower syncs fast; limits stay generous for busy CI cores.
+      'tickTime=500',
+      'initLimit=20',
+      'syncLimit=10',
+      `dataDir=${join(spec.dir, 'data')}`,
+      `clientPort=${spec.clientPort}`,
+      'clientPortAddress=127.0.0.1',
+      'admin.enableServer=false',
+      ...spec.config,
+    ].join('\n') + '\n',
+  );
+  const server: ZkServer = {
+    id: spec.id,
+    clientPort: spec.clientPort,
+    url: `zookeeper://127.0.0.1:${spec.clientPort}`,
+    process: startProcess(JAVA, jvmArgs(cfg)),
+    fourLetter: (cmd) => fourLetterWord(spec.clientPort, cmd),
+    srvr: async () => parseColonLines(await fourLetterWord(spec.clientPort, 'srvr')),
+    stop: () => server.process.stop(),
+    async restart() {
+      server.process = startProcess(JAVA, jvmArgs(cfg));
+      await waitServing(server);
+    },
+  };
+  return server;
+}
+
+/** Until the server answers `srvr` with a Mode (i.e. it serves requests: not LOOKING). */
+export async function waitServing(server: ZkServer, timeoutMs = 40000): Promise<string> {
+  return waitFor(
+    `zookeeper ${server.id} on port ${server.clientPort} serving`,
+    async () => {
+      if (server.process.exited()) {
+        throw new Error(`zookeeper ${server.id} exited: ${server.process.output().slice(-1500)}`);
+      }
+      return (await server.srvr()).get('Mode');
+    },
+    timeoutMs,
+    200,
+  );
+}
+
+function requireZooKeeper(): void {
+  requireBinary(JAVA, 'a Java runtime (the Debian package zookeeper depends on default-jre)');
+  requireBinary(ZOOKEEPER_JAR, 'the Debian package zookeeper');
+}
+
+export interface ZkEnsemble {
+  servers: ZkServer[];
+  /** The server whose srvr says Mode: leader (waits for one). */
+  leader(): Promise<ZkServer>;
+  stop(): Promise<void>;
+}
+
+/** A 3-node ensemble on loopback, with the 4lw whitelist the driver needs; waits for a leader. */
+export async function startEnsemble(): Promise<ZkEnsemble> {
+  requireZooKeeper();
+  const ports = await freePorts(9);
+  const dir = tempDir('zk-ensemble');
+  const members = [1, 2, 3].map(
+    (id) => `server.${id}=127.0.0.1:${ports[2 + id]}:${ports[5 + id]}:participant`,
+  );
+  const servers = [1, 2, 3].map((id) =>
+    makeServer({
+      id,
+      clientPort: ports[id - 1]!,
+      dir: join(dir.path, `zk${id}`),
+      config: [`4lw.commands.whitelist=${WHITELIST}`, ...members],
+    }),
+  );
+  const ensemble: ZkEnsemble = {
+    servers,
+    leader: () =>
+      waitFor(
+        'a zookeeper leader',
+        async () => {
+          for (const s of servers) {
+            if (!s.process.exited() && (await s.srvr().catch(() => undefined))?.get('Mode') === 'leader')
+              return s;
+          }
+          return undefined;
+        },
+        40000,
+        200,
+      ),
+    async stop() {
+      await Promise.all(servers.map((s) => s.stop()));
+      dir.remove();
+    },
+  };
+  try {
+    await Promise.all(servers.map((s) => waitServing(s)));
+  } catch (err) {
+    await ensemble.stop();
+    throw err;
+  }
+  return ensemble;
+}
+
+/** A standalone server; `whitelist` undefined leaves ZooKeeper's default (3.8: `srvr` only). */
+export async function startStandalone(whitelist: string | undefined): Promise<ZkServer & { remove(): void }> {
+  requireZooKeeper();
+  const [clientPort] = await freePorts(1);
+  const dir = tempDir('zk-standalone');
+  const server = makeServer({
+    id: 0,
+    clientPort: clientPort!,
+    dir: dir.path,
+    config: whitelist === undefined ? [] : [`4lw.commands.whitelist=${whitelist}`],
+  });
+  try {
+    await waitServing(server);
+  } catch (err) {
+    await server.stop();
+    dir.remove();
+    throw err;
+  }
+  return { ...server, remove: () => dir.remove() };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal ZooKeeper client (jute wire format, protocol version 0): enough to write and read.
+
+const OP_CREATE = 1;
+const OP_GET_DATA = 4;
+const OP_SET_DATA = 5;
+const OP_PING = 11;
+const OP_CLOSE_SESSION = -11;
+
+class Writer {
+  private parts: Buffer[] = [];
+  int(n: number): this {
+    const b = Buffer.alloc(4);
+    b.writeInt32BE(n);
+    this.parts.push(b);
+    return this;
+  }
+  long(n: bigint): this {
+    const b = Buffer.alloc(8);
+    b.writeBigInt64BE(n);
+    this.parts.push(b);
+    return this;
+  }
+  bool(v: boolean): this {
+    this.parts.push(Buffer.from([v ? 1 : 0]));
+    return this;
+  }
+  buffer(b: Buffer): this {
+    return this.int(b.length).raw(b);
+  }
+  string(s: string): this {
+    return this.buffer(Buffer.from(s, 'utf8'));
+  }
+  raw(b: Buffer): this {
+    this.parts.push(b);
+    return this;
+  }
+  /** The record with its 4-byte length prefix, as the protocol frames every packet. */
+  framed(): Buffer {
+    const body = Buffer.concat(this.parts);
+    const len = Buffer.alloc(4);
+    len.writeInt32BE(body.length);
+    return Buffer.concat([len, body]);
+  }
+}
+
+export interface ZkReply {
+  xid: number;
+  zxid: bigint;
+  err: number;
+  body: Buffer;
+}
+
+/** One ZooKeeper session over one TCP connection. Requests are sent one at a time. */
+export class ZkSession {
+  private buffered = Buffer.alloc(0);
+  private waiting?: { resolve: (frame: Buffer) => void; reject: (err: Error) => void };
+  private frames: Buffer[] = [];
+  private xid = 0;
+  private closedError?: Error;
+  sessionId = 0n;
+
+  private constructor(private readonly sock: Socket) {
+    sock.on('data', (d: Buffer) => {
+      this.buffered = Buffer.concat([this.buffered, d]);
+      while (this.buffered.length >= 4) {
+        const len = this.buffered.readInt32BE(0);
+        if (this.buffered.length < 4 + len) break;
+        this.frames.push(this.buffered.subarray(4, 4 + len));
+        this.buffered = this.buffered.subarray(4 + len);
+      }
+      this.deliver();
+    });
+    sock.on('error', (err) => {
+      this.closedError = err;
+      this.waiting?.reject(err);
+    });
+    sock.on('close', () => {
+      this.closedError ??= new Error('zookeeper closed the connection');
+      this.waiting?.reject(this.closedError);
+    });
+  }
+
+  private deliver(): void {
+    const frame = this.frames.shift();
+    if (!frame) return;
+    const w = this.waiting;
+    this.waiting = undefined;
+    if (w) w.resolve(frame);
+    else this.frames.unshift(frame);
+  }
+
+  private nextFrame(): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      if (this.frames.length === 0 && this.closedError) return reject(this.closedError);
+      this.waiting = { resolve, reject };
+      this.deliver();
+    });
+  }
+
+  /** Opens a session (global, so it is a transaction on the ensemble) with the given timeout. */
+  static async open(port: number, sessionTimeoutMs = 4000): Promise<ZkSession> {
+    const sock = connect({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', resolve);
+      sock.once('error', reject);
+    });
+    const session = new ZkSession(sock);
+    sock.write(
+      new Writer()
+        .int(0) // protocol version
+        .long(0n) // last zxid seen
+        .int(sessionTimeoutMs)
+        .long(0n) // session id: new session
+        .buffer(Buffer.alloc(16))
+        .bool(false) // read-only not allowed
+        .framed(),
+    );
+    const resp = await session.nextFrame();
+    const timeout = resp.readInt32BE(4);
+    session.sessionId = resp.readBigInt64BE(8);
+    if (timeout <= 0 || session.sessionId === 0n) {
+      sock.destroy();
+      throw new Error('zookeeper refused the session');
+    }
+    return session;
+  }
+
+  private async request(type: number, body: Writer): Promise<ZkReply> {
+    const xid = ++this.xid;
+    this.sock.write(new Writer().int(xid).int(type).raw(body.framed().subarray(4)).framed());
+    for (;;) {
+      const frame = await this.nextFrame();
+      const reply = {
+        xid: frame.readInt32BE(0),
+        zxid: frame.readBigInt64BE(4),
+        err: frame.readInt32BE(12),
+        body: frame.subarray(16),
+      };
+      // Skip pings (-2) and watch notifications (-1): not ours.
+      if (reply.xid === xid) return reply;
+    }
+  }
+
+  /** Creates a persistent znode with open ACLs; resolves with the transaction's zxid. */
+  async create(path: string, data: string): Promise<bigint> {
+    const body = new Writer()
+      .string(path)
+      .buffer(Buffer.from(data))
+      .int(1) // one ACL: world:anyone, all permissions
+      .int(31)
+      .string('world')
+      .string('anyone')
+      .int(0); // persistent
+    const r = await this.request(OP_CREATE, body);
+    if (r.err !== 0) throw new Error(`create ${path}: zookeeper error ${r.err}`);
+    return r.zxid;
+  }
+
+  async setData(path: string, data: string): Promise<bigint> {
+    const r = await this.request(OP_SET_DATA, new Writer().string(path).buffer(Buffer.from(data)).int(-1));
+    if (r.err !== 0) throw new Error(`setData ${path}: zookeeper error ${r.err}`);
+    return r.zxid;
+  }
+
+  async getData(path: string): Promise<string> {
+    const r = await this.request(OP_GET_DATA, new Writer().string(path).bool(false));
+    if (r.err !== 0) throw new Error(`getData ${path}: zookeeper error ${r.err}`);
+    const len = r.body.readInt32BE(0);
+    return len < 0 ? '' : r.body.subarray(4, 4 + len).toString('utf8');
+  }
+
+  /** A client heartbeat (xid -2), as every client sends when idle for a third of its session timeout. */
+  async ping(): Promise<void> {
+    this.sock.write(new Writer().int(-2).int(OP_PING).framed());
+    for (;;) if ((await this.nextFrame()).readInt32BE(0) === -2) return;
+  }
+
+  /** Closes the session (a transaction) and the connection. */
+  async close(): Promise<void> {
+    try {
+      await this.request(OP_CLOSE_SESSION, new Writer());
+    } finally {
+      this.sock.destroy();
+    }
+  }
+
+  /** Drops the connection without closing the session (it expires after its timeout). */
+  drop(): void {
+    this.sock.destroy();
+  }
+}
