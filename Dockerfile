@@ -1,0 +1,59 @@
+# syntax=docker/dockerfile:1
+#
+# datastore-exporter image: `docker build -t datastore-exporter:0.1.0 .`
+# Run: `docker run -p 9860:9860 datastore-exporter:0.1.0 --target redis://redis:6379` (flags pass
+# straight to the exporter; every flag also has a DATASTORE_* environment variable).
+#
+# The runtime layout is exactly the published npm package (what `npm pack` ships, selected by
+# package.json "files") plus its production dependencies installed from the lockfile. The test
+# test/packaging.test.ts rebuilds that layout without Docker and runs the exporter from it.
+
+# Debian slim (glibc) rather than Alpine: no musl surprises for any dependency, same libc as CI.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# Production dependencies only, from the lockfile. A separate stage so this layer stays cached until
+# package.json or package-lock.json change.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /deps
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# Compile with the dev dependencies, then pack: the tarball holds exactly what the package ships.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build \
+  && npm pack --pack-destination /tmp \
+  && mkdir /pkg \
+  && tar -xzf /tmp/datastore-exporter-*.tgz -C /pkg --strip-components=1
+
+FROM ${NODE_IMAGE}
+# Must equal package.json "version" (test/packaging.test.ts checks it); override for release builds.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="datastore-exporter" \
+      org.opencontainers.image.description="One Prometheus exporter for replicated, sharded datastores: primary per shard, replication lag, last write, clients, reads/writes." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV NODE_ENV=production
+WORKDIR /app
+# Files stay owned by root and are only readable by the runtime user: the app cannot modify itself,
+# and the image runs with a read-only root filesystem (nothing is written at run time).
+COPY --from=deps /deps/node_modules ./node_modules
+COPY --from=build /pkg ./
+# Numeric uid:gid (the base image's `node` user) so Kubernetes' runAsNonRoot can verify it.
+USER 1000:1000
+EXPOSE 9860
+# curl is not in the slim image: Node's own fetch. The port follows DATASTORE_WEB_LISTEN_ADDRESS
+# (set that variable, not the flag, when changing the port under Docker, so this check follows).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "const a=process.env.DATASTORE_WEB_LISTEN_ADDRESS||':9860';fetch('http://127.0.0.1:'+a.slice(a.lastIndexOf(':')+1)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# The exporter handles SIGTERM itself (clean shutdown), so it can run as PID 1 without an init.
+ENTRYPOINT ["node", "dist/cli.js"]
