@@ -1,0 +1,317 @@
+/**
+ * The Helm chart, checked without helm (not installable here; scripts/check-helm.sh runs `helm lint`
+ * and `helm template | kubeconform` where it is):
+ *  - every values example (values.yaml, and values.yaml + each ci/*-values.yaml merged the way Helm
+ *    merges them) validates against values.schema.json, and the schema rejects the classic mistakes;
+ *  - templates only reference values that exist, every value is used, blocks are balanced, included
+ *    templates are defined and read files exist;
+ *  - the rules and dashboards inside the chart are byte-identical to rules/ and dashboards/;
+ *  - the password only ever reaches the exporter as a mounted file;
+ *  - Chart.yaml agrees with package.json.
+ * Templates are NOT rendered here (no Go template engine): what a rendered manifest looks like is
+ * only checked where helm runs.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_PORT } from '../src/config';
+import { supportedSchemes } from '../src/drivers';
+import { assertSupportedSchema, validate, type JsonSchema } from './support/json-schema';
+
+const ROOT = resolve(__dirname, '..');
+const CHART = join(ROOT, 'helm/datastore-exporter');
+const SYNC_HINT = 'the chart copy differs from the source: run scripts/sync-helm-files.sh';
+
+type Values = Record<string, unknown>;
+const read = (path: string): string => readFileSync(path, 'utf8');
+const values = parseYaml(read(join(CHART, 'values.yaml'))) as Values;
+const schema = JSON.parse(read(join(CHART, 'values.schema.json'))) as JsonSchema;
+const ciFiles = readdirSync(join(CHART, 'ci'))
+  .filter((f) => f.endsWith('-values.yaml'))
+  .sort();
+const templateFiles = readdirSync(join(CHART, 'templates')).sort();
+const templates = new Map(templateFiles.map((f) => [f, read(join(CHART, 'templates', f))]));
+
+function isMap(v: unknown): v is Values {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Helm's coalescing of a user values file onto the chart's: maps merge, anything else replaces, null deletes. */
+function helmMerge(base: Values, override: Values): Values {
+  const out: Values = { ...base };
+  for (const [k, v] of Object.entries(override)) {
+    if (v === null) delete out[k];
+    else if (isMap(v) && isMap(out[k])) out[k] = helmMerge(out[k] as Values, v);
+    else out[k] = v;
+  }
+  return out;
+}
+
+function withOverride(override: Values): Values {
+  return helmMerge(values, override);
+}
+
+function get(obj: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((o, k) => (isMap(o) ? o[k] : undefined), obj);
+}
+
+function has(obj: unknown, path: string): boolean {
+  let o: unknown = obj;
+  for (const k of path.split('.')) {
+    if (!isMap(o) || !(k in o)) return false;
+    o = o[k];
+  }
+  return true;
+}
+
+describe('values.schema.json', () => {
+  test('uses only JSON Schema keywords the test validator checks, and draft-07', () => {
+    expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
+    expect(() => assertSupportedSchema(schema)).not.toThrow();
+  });
+
+  test('values.yaml validates', () => {
+    expect(validate(schema, values)).toEqual([]);
+  });
+
+  test.each(ciFiles)('values.yaml + ci/%s validates and sets a target', (file) => {
+    const merged = withOverride(parseYaml(read(join(CHART, 'ci', file))) as Values);
+    expect(validate(schema, merged)).toEqual([]);
+    expect(merged.target).toMatch(/^[a-z]+:\/\//);
+  });
+
+  test('there are examples for a standalone Redis and for PostgreSQL with a password Secret', () => {
+    expect(ciFiles).toEqual(expect.arrayContaining(['redis-standalone-values.yaml']));
+    const pg = ciFiles.find((f) => f.startsWith('postgresql'));
+    expect(pg).toBeDefined();
+    const merged = withOverride(parseYaml(read(join(CHART, 'ci', pg!))) as Values);
+    expect(get(merged, 'target')).toMatch(/^postgres(ql)?:\/\//);
+    expect(get(merged, 'auth.passwordSecret.name')).toBeTruthy();
+  });
+
+  test("the target's schemes are exactly the exporter's drivers", () => {
+    const pattern = (schema.properties!.target as JsonSchema).pattern!;
+    const schemes = /\^\(([a-z|]+)\):/.exec(pattern)![1]!.split('|');
+    expect(schemes.sort()).toEqual([...supportedSchemes()].sort());
+  });
+
+  test.each([
+    ['a password in the target URL', { target: 'redis://:s3cret@redis:6379' }, 'target'],
+    [
+      'user:password in the target URL',
+      { target: 'postgresql://exporter:s3cret@pg:5432/postgres' },
+      'target',
+    ],
+    ['an unsupported scheme', { target: 'http://redis:6379' }, 'target'],
+    ['a misspelt key', { serviceMonitor: { enable: true } }, 'serviceMonitor.enable: unknown key'],
+    ['an unknown top-level key', { replicaCount: 2 }, 'replicaCount: unknown key'],
+    [
+      'a numeric sidecar label value',
+      { dashboards: { labels: { grafana_dashboard: 1 } } },
+      'grafana_dashboard',
+    ],
+    ['a port out of range', { service: { port: 70000 } }, 'service.port'],
+    ['a bad scrape interval', { serviceMonitor: { interval: '30 seconds' } }, 'serviceMonitor.interval'],
+    ['a bad collect interval', { config: { collectInterval: 'often' } }, 'config.collectInterval'],
+    ['an unknown log level', { config: { logLevel: 'verbose' } }, 'config.logLevel'],
+    ['extraArgs that are not flags', { extraArgs: ['redis://x'] }, 'extraArgs[0]'],
+    ['an env var without a name', { extraEnv: [{ value: 'x' }] }, 'extraEnv[0]'],
+    ['a relative password file', { auth: { passwordFile: 'secret.txt' } }, 'auth.passwordFile'],
+  ])('rejects %s', (_what, override, expected) => {
+    const errors = validate(schema, withOverride(override as Values));
+    expect(errors.join('\n')).toContain(expected);
+  });
+
+  test('accepts URLs the exporter accepts (user name, query, several hosts)', () => {
+    for (const target of [
+      'redis://redis-master:6379',
+      'rediss://redis.example:6380/0',
+      'postgresql://exporter@pg-0.pg:5432/postgres?sslmode=require',
+      'mongodb://monitor@mongo-0.mongo:27017,mongo-1.mongo:27017/?replicaSet=rs0',
+      'kafka://kafka-0.kafka-headless:9092',
+      'etcds://etcd-0.etcd:2379',
+    ]) {
+      expect({ target, errors: validate(schema, withOverride({ target })) }).toEqual({ target, errors: [] });
+    }
+  });
+});
+
+describe('templates', () => {
+  const VALUE_REF = /\$?\.Values\.([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)/g;
+  const refs = [...templates].flatMap(([file, text]) =>
+    [...text.matchAll(VALUE_REF)].map((m) => ({ file, path: m[1]! })),
+  );
+
+  test('reference only values that exist in values.yaml', () => {
+    expect(refs.length).toBeGreaterThan(20);
+    expect(refs.filter((r) => !has(values, r.path))).toEqual([]);
+  });
+
+  test('use every value of values.yaml (no dead settings)', () => {
+    const leaves: string[] = [];
+    const walk = (o: unknown, prefix: string): void => {
+      // Free-form Kubernetes objects and maps are handed over whole (toYaml): the key itself is the leaf.
+      const schemaNode = prefix
+        .split('.')
+        .reduce<JsonSchema | undefined>((s, k) => s?.properties?.[k], schema);
+      if (isMap(o) && schemaNode?.properties) {
+        for (const [k, v] of Object.entries(o)) walk(v, prefix ? `${prefix}.${k}` : k);
+      } else {
+        leaves.push(prefix);
+      }
+    };
+    for (const [k, v] of Object.entries(values)) walk(v, k);
+    const used = (leaf: string): boolean =>
+      refs.some((r) => r.path === leaf || leaf.startsWith(`${r.path}.`));
+    expect(leaves.filter((l) => !used(l))).toEqual([]);
+  });
+
+  test.each(templateFiles)('%s: if/range/with/define blocks are balanced', (file) => {
+    const actions = [...templates.get(file)!.matchAll(/\{\{-?\s*(\/\*[\s\S]*?\*\/|[^}]*?)\s*-?\}\}/g)].map(
+      (m) => m[1]!,
+    );
+    let depth = 0;
+    for (const a of actions) {
+      if (/^(if|range|with|define|block)\b/.test(a)) depth++;
+      else if (/^end\b/.test(a)) depth--;
+      expect(depth).toBeGreaterThanOrEqual(0);
+    }
+    expect(depth).toBe(0);
+  });
+
+  test('include/template only named templates that _helpers.tpl defines', () => {
+    const defined = new Set(
+      [...templates.get('_helpers.tpl')!.matchAll(/\{\{-?\s*define\s+"([^"]+)"/g)].map((m) => m[1]),
+    );
+    const used = [...templates.values()].flatMap((t) =>
+      [...t.matchAll(/\b(?:include|template)\s+"([^"]+)"/g)].map((m) => m[1]!),
+    );
+    expect(used.length).toBeGreaterThan(10);
+    expect(used.filter((n) => !defined.has(n))).toEqual([]);
+  });
+
+  test('files read with .Files.Get exist in the chart', () => {
+    const paths = [...templates.values()].flatMap((t) =>
+      [...t.matchAll(/\.Files\.Get\s+"([^"]+)"/g)].map((m) => m[1]!),
+    );
+    expect(paths).toContain('files/datastore-exporter.rules.yml');
+    for (const p of paths) expect({ p, exists: existsSync(join(CHART, p)) }).toEqual({ p, exists: true });
+  });
+
+  test('the password reaches the exporter only as a mounted Secret file (--target.password-file)', () => {
+    const deployment = templates.get('deployment.yaml')!;
+    expect(deployment).toContain('--target.password-file=');
+    expect(deployment).toMatch(/secret:\s*\n\s*secretName: \{\{ \.Values\.auth\.passwordSecret\.name \}\}/);
+    expect(deployment).toMatch(/mountPath: \{\{ \.Values\.auth\.mountPath \}\}\s*\n\s*readOnly: true/);
+    for (const [file, text] of templates) {
+      expect({ file, secretKeyRef: /secretKeyRef/.test(text) }).toEqual({ file, secretKeyRef: false });
+      expect({ file, passwordEnv: /DATASTORE_PASSWORD\b/.test(text) }).toEqual({ file, passwordEnv: false });
+    }
+  });
+});
+
+describe('chart defaults', () => {
+  test('hardened security context: non-root, read-only root, no privilege escalation, no capabilities, seccomp', () => {
+    expect(get(values, 'securityContext')).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(get(values, 'podSecurityContext')).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    // The uid the pod runs as is the image's USER (a numeric uid, so runAsNonRoot can be verified).
+    const user = /^USER\s+(\d+)(?::(\d+))?/m.exec(read(join(ROOT, 'Dockerfile')));
+    expect(get(values, 'podSecurityContext.runAsUser')).toBe(Number(user![1]));
+    expect(get(values, 'serviceAccount.automountServiceAccountToken')).toBe(false);
+  });
+
+  test('liveness on /healthz, readiness on /ready, on the exporter port', () => {
+    expect(get(values, 'livenessProbe.httpGet')).toEqual({ path: '/healthz', port: 'http' });
+    expect(get(values, 'readinessProbe.httpGet')).toEqual({ path: '/ready', port: 'http' });
+    expect(get(values, 'service.port')).toBe(DEFAULT_PORT);
+    expect(get(values, 'resources.requests')).toBeDefined();
+    expect(get(values, 'resources.limits.memory')).toBeDefined();
+  });
+
+  test('optional objects are off by default; dashboards carry the Grafana sidecar label', () => {
+    expect(get(values, 'serviceMonitor.enabled')).toBe(false);
+    expect(get(values, 'prometheusRule.enabled')).toBe(false);
+    expect(get(values, 'dashboards.enabled')).toBe(false);
+    expect(get(values, 'dashboards.labels')).toEqual({ grafana_dashboard: '1' });
+  });
+
+  test("the ServiceMonitor's job (the app.kubernetes.io/name label) is selected by the alert rules", () => {
+    expect(templates.get('servicemonitor.yaml')).toContain('jobLabel: app.kubernetes.io/name');
+    const chart = parseYaml(read(join(CHART, 'Chart.yaml'))) as { name: string };
+    const rules = read(join(ROOT, 'rules/datastore-exporter.rules.yml'));
+    const selectors = [...rules.matchAll(/job=~"([^"]+)"/g)].map((m) => m[1]!);
+    expect(selectors.length).toBeGreaterThan(0);
+    for (const re of selectors) expect(new RegExp(`^(?:${re})$`).test(chart.name)).toBe(true);
+  });
+});
+
+describe('files shared with the repository', () => {
+  test('files/datastore-exporter.rules.yml is rules/datastore-exporter.rules.yml, byte for byte', () => {
+    const source = join(ROOT, 'rules/datastore-exporter.rules.yml');
+    const copy = join(CHART, 'files/datastore-exporter.rules.yml');
+    expect({ source: existsSync(source), copy: existsSync(copy) }).toEqual({ source: true, copy: true });
+    const same = readFileSync(source).equals(readFileSync(copy));
+    expect({ same, hint: SYNC_HINT }).toEqual({ same: true, hint: SYNC_HINT });
+    // The PrometheusRule template takes .groups from it.
+    const parsed = parseYaml(read(copy)) as { groups?: { name: string; rules: unknown[] }[] };
+    expect(parsed.groups?.length).toBeGreaterThan(0);
+  });
+
+  test('files/dashboards/ holds exactly dashboards/*.json, byte for byte', () => {
+    const list = (dir: string): string[] =>
+      existsSync(dir)
+        ? readdirSync(dir)
+            .filter((f) => f.endsWith('.json'))
+            .sort()
+        : [];
+    const sources = list(join(ROOT, 'dashboards'));
+    const copies = list(join(CHART, 'files/dashboards'));
+    expect(sources.length).toBeGreaterThan(0);
+    expect({ copies, hint: SYNC_HINT }).toEqual({ copies: sources, hint: SYNC_HINT });
+    for (const f of sources) {
+      const same = readFileSync(join(ROOT, 'dashboards', f)).equals(
+        readFileSync(join(CHART, 'files/dashboards', f)),
+      );
+      expect({ file: f, same, hint: SYNC_HINT }).toEqual({ file: f, same: true, hint: SYNC_HINT });
+    }
+  });
+
+  test('each dashboard fits a ConfigMap: a valid name and key, JSON, under 1 MiB', () => {
+    for (const f of readdirSync(join(CHART, 'files/dashboards'))) {
+      expect(f).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\.json$/);
+      const text = read(join(CHART, 'files/dashboards', f));
+      expect(() => JSON.parse(text)).not.toThrow();
+      expect(Buffer.byteLength(text)).toBeLessThan(1024 * 1024 - 4096);
+    }
+  });
+});
+
+describe('Chart.yaml and scripts', () => {
+  test('apiVersion v2, named after its directory, appVersion = package.json version', () => {
+    const chart = parseYaml(read(join(CHART, 'Chart.yaml'))) as Record<string, unknown>;
+    const pkg = JSON.parse(read(join(ROOT, 'package.json'))) as { version: string };
+    expect(chart).toMatchObject({ apiVersion: 'v2', name: 'datastore-exporter', type: 'application' });
+    expect(chart.version).toMatch(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/);
+    expect(chart.appVersion).toBe(pkg.version);
+    expect(chart.description).toBeTruthy();
+  });
+
+  test('check-helm.sh says what it skipped and exits 0 when helm is absent', () => {
+    const res = spawnSync('bash', [join(ROOT, 'scripts/check-helm.sh')], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HELM_BIN: '/nonexistent/helm' },
+    });
+    expect(res.status).toBe(0);
+    expect(res.stdout).toContain('helm is not installed');
+  });
+});
