@@ -4,8 +4,8 @@
  */
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError } from './errors';
-import { helpText, loadConfig } from './config';
-import { startExporter } from './exporter';
+import { helpText, loadServerConfig } from './config';
+import { startServer } from './exporter';
 import { createLogger } from './logger';
 import { EXPORTER_VERSION } from './version';
 
@@ -13,7 +13,7 @@ async function main(): Promise<number> {
   loadDotenv({ quiet: true });
   let config;
   try {
-    config = loadConfig(process.argv.slice(2), process.env);
+    config = loadServerConfig(process.argv.slice(2), process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`datastore-exporter: ${err.message}\n`);
@@ -33,12 +33,14 @@ async function main(): Promise<number> {
   const logger = createLogger(config.logLevel, config.logFormat);
   logger.info('starting datastore-exporter', {
     version: EXPORTER_VERSION,
-    target: config.target.redactedUrl,
-    interval: `${config.collectIntervalSeconds}s`,
+    target: config.target?.redactedUrl,
+    interval: config.target ? `${config.collectIntervalSeconds}s` : undefined,
+    probe_allowed_targets: config.probe?.config.allowlist.size,
+    probe_auth_modules: config.probe ? config.probe.config.authModules.size : undefined,
   });
   let exporter;
   try {
-    exporter = await startExporter(config, logger);
+    exporter = await startServer(config, logger);
   } catch (err) {
     // e.g. the listen address is taken: one line, non-zero exit.
     process.stderr.write(`datastore-exporter: cannot start: ${(err as Error).message}\n`);

@@ -10,9 +10,13 @@ import { DRIVERS, supportedSchemes } from './drivers';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger';
 import { parseTarget, readSecretFile } from './target';
 import type { Target } from './model';
+import type { ProbeSettings } from './probe';
+import { loadProbeConfig } from './probe-config';
 
 export interface Config {
   target: Target;
+  /** Multi-target probing (GET /probe), when --probe.config-file is set. */
+  probe?: ProbeSettings;
   listenHost?: string;
   listenPort: number;
   telemetryPath: string;
@@ -26,6 +30,12 @@ export interface Config {
   /** Driver-specific flags (`--kafka.broker-id` -> extra['broker-id']) for the selected driver. */
   driverExtra: Record<string, string>;
 }
+
+/**
+ * What the CLI runs: a Config whose target may be absent when only /probe is served
+ * (--probe.config-file without --target). loadConfig() keeps returning a Config with a target.
+ */
+export type ServerConfig = Omit<Config, 'target'> & { target?: Target };
 
 /** The default port: in the exporters' 9100-9999 range, clear of the peer exporters (redis 9121,
  * postgres 9187, mysqld 9104, mongodb 9216, kafka 9308, zookeeper 9141) so both can run side by side
@@ -92,6 +102,35 @@ export const FLAGS: FlagSpec[] = [
     help: 'Node id when the datastore has no stable id of its own; default: <hostname>:<port>.',
   },
   {
+    name: 'probe.config-file',
+    env: ['DATASTORE_PROBE_CONFIG_FILE'],
+    help: 'YAML file enabling GET /probe?target=<url>: allowed_targets patterns and auth_modules (docs/probe.md). With it, --target is optional.',
+  },
+  {
+    name: 'probe.timeout',
+    env: ['DATASTORE_PROBE_TIMEOUT'],
+    help: "Deadline of one probe, connect included; lowered to Prometheus's X-Prometheus-Scrape-Timeout-Seconds minus 0.5s.",
+    default: '10s',
+  },
+  {
+    name: 'probe.max-concurrent',
+    env: ['DATASTORE_PROBE_MAX_CONCURRENT'],
+    help: 'Probes running at once; beyond, /probe answers 503.',
+    default: '32',
+  },
+  {
+    name: 'probe.max-targets',
+    env: ['DATASTORE_PROBE_MAX_TARGETS'],
+    help: 'Targets with a pooled connection; beyond, the least recently probed idle one is closed.',
+    default: '100',
+  },
+  {
+    name: 'probe.idle-timeout',
+    env: ['DATASTORE_PROBE_IDLE_TIMEOUT'],
+    help: 'Close the pooled connection of a target not probed for this long.',
+    default: '5m',
+  },
+  {
     name: 'log.level',
     env: ['DATASTORE_LOG_LEVEL'],
     help: `Log level: ${LOG_LEVELS.join(', ')}.`,
@@ -129,6 +168,7 @@ export function allFlags(): FlagSpec[] {
 export function helpText(): string {
   const lines = [
     'Usage: datastore-exporter --target <url> [flags]',
+    '       datastore-exporter --probe.config-file <file> [--target <url>] [flags]   (GET /probe?target=<url>)',
     '',
     'A Prometheus exporter for replicated, sharded datastores: one metric contract for all of them.',
     '',
@@ -189,6 +229,22 @@ export function parseArgs(argv: string[]): Map<string, string> {
   return values;
 }
 
+/** A whole number of at least 1 (a cap). */
+function parseCount(value: string, flag: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw new ConfigError(`--${flag} "${value}" must be a whole number of at least 1`);
+  }
+  return n;
+}
+
+const PROBE_TUNING_FLAGS = [
+  'probe.timeout',
+  'probe.max-concurrent',
+  'probe.max-targets',
+  'probe.idle-timeout',
+];
+
 /** A minute-aligned schedule needs the interval to divide a minute (or an hour) evenly. */
 function validateInterval(ms: number): number {
   const seconds = ms / 1000;
@@ -203,7 +259,19 @@ function validateInterval(ms: number): number {
   return seconds;
 }
 
+const TARGET_REQUIRED = '--target (or DATASTORE_TARGET) is required, e.g. redis://127.0.0.1:6379';
+
+/** A configuration with a --target (single-target mode, optionally with /probe as well). */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'help' | 'version' {
+  const config = loadServerConfig(argv, env);
+  if (typeof config === 'string') return config;
+  const { target } = config;
+  if (!target) throw new ConfigError(TARGET_REQUIRED);
+  return { ...config, target };
+}
+
+/** Any configuration the CLI accepts, including /probe only (no --target). */
+export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' | 'version' {
   const args = parseArgs(argv);
   if (args.has('help')) return 'help';
   if (args.has('version')) return 'version';
@@ -214,12 +282,32 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'he
     return spec?.default;
   };
 
+  const isSet = (name: string): boolean =>
+    args.has(name) || (allFlags().find((f) => f.name === name)?.env ?? []).some((e) => !!env[e]);
+
+  const probeFile = get('probe.config-file');
+  let probe: ProbeSettings | undefined;
+  if (probeFile) {
+    probe = {
+      config: loadProbeConfig(probeFile),
+      timeoutMs: parseDuration(get('probe.timeout')!, 'probe.timeout'),
+      maxConcurrent: parseCount(get('probe.max-concurrent')!, 'probe.max-concurrent'),
+      maxTargets: parseCount(get('probe.max-targets')!, 'probe.max-targets'),
+      idleTimeoutMs: parseDuration(get('probe.idle-timeout')!, 'probe.idle-timeout'),
+    };
+  } else {
+    const stray = PROBE_TUNING_FLAGS.find(isSet);
+    if (stray) throw new ConfigError(`--${stray} needs --probe.config-file (probing is off without it)`);
+  }
+
   const rawTarget = get('target');
-  if (!rawTarget)
-    throw new ConfigError('--target (or DATASTORE_TARGET) is required, e.g. redis://127.0.0.1:6379');
+  if (!rawTarget && !probe) {
+    throw new ConfigError(`${TARGET_REQUIRED} (or --probe.config-file to serve only /probe)`);
+  }
   const passwordFile = get('target.password-file');
+  if (passwordFile && !rawTarget) throw new ConfigError('--target.password-file needs --target');
   const password = passwordFile ? readSecretFile(passwordFile, '--target.password-file') : undefined;
-  const target = parseTarget(rawTarget, password);
+  const target = rawTarget ? parseTarget(rawTarget, password) : undefined;
 
   const interval = validateInterval(parseDuration(get('collect.interval')!, 'collect.interval'));
   const timeoutMs = parseDuration(get('collect.timeout')!, 'collect.timeout');
@@ -241,15 +329,16 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'he
   if (!telemetryPath.startsWith('/')) throw new ConfigError('--web.telemetry-path must start with "/"');
   const listen = parseListenAddress(get('web.listen-address')!);
 
-  const driver = DRIVERS.find((d) => d.schemes.includes(target.scheme))!;
+  const driver = target ? DRIVERS.find((d) => d.schemes.includes(target.scheme))! : undefined;
   const driverExtra: Record<string, string> = {};
-  for (const f of driver.flags ?? []) {
-    const value = get(`${driver.name}.${f.name}`);
+  for (const f of driver?.flags ?? []) {
+    const value = get(`${driver!.name}.${f.name}`);
     if (value !== undefined) driverExtra[f.name] = value;
   }
 
   return {
     target,
+    probe,
     listenHost: listen.host,
     listenPort: listen.port,
     telemetryPath,

@@ -1,0 +1,92 @@
+/**
+ * The allowlist of /probe targets (`allowed_targets` in --probe.config-file). Without it, /probe would
+ * let anyone who can reach the exporter make it connect anywhere (an SSRF relay with the exporter's
+ * network position and credentials), so nothing is allowed unless a pattern says so.
+ *
+ * A pattern is `scheme://host:port` where `*` in the host or the port matches any run of characters
+ * other than ':' and '/' (so a host glob can never spill into the port, nor a port glob into a path).
+ * A pattern without a port means the driver's default port. Patterns match the target as the URL
+ * parser normalises it (host lower-cased, IPv6 in brackets), never the raw text of the query string.
+ * The target's path (Redis database number, PostgreSQL database name) is not part of the match.
+ */
+import { ConfigError } from './errors';
+import { driverForScheme, supportedSchemes } from './drivers';
+
+/** Where a probe would connect: what the allowlist decides on, and the safe-to-log part of a target. */
+export interface TargetAddress {
+  scheme: string;
+  /** As the WHATWG URL parser gives it: lower-cased, IPv6 in brackets. */
+  host: string;
+  port: number;
+}
+
+export function addressText(address: TargetAddress): string {
+  return `${address.scheme}://${address.host}:${address.port}`;
+}
+
+interface CompiledPattern {
+  text: string;
+  scheme: string;
+  host: RegExp;
+  port: RegExp;
+}
+
+const PATTERN = /^([a-z][a-z0-9+.-]*):\/\/(\[[0-9a-f:.*]+\]|[a-z0-9_.*-]+)(?::([0-9]+|\*))?\/?$/i;
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob
+    .split('*')
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('[^:/]*');
+  return new RegExp(`^${body}$`);
+}
+
+/** A host pattern without globs, normalised exactly as a target's host would be. */
+function normaliseHost(host: string): string {
+  if (host.includes('*')) return host.toLowerCase();
+  try {
+    return new URL(`http://${host}`).hostname;
+  } catch {
+    return host.toLowerCase();
+  }
+}
+
+function compile(text: string, where: string): CompiledPattern {
+  const m = PATTERN.exec(text.trim());
+  if (!m) {
+    throw new ConfigError(
+      `${where}: allowed_targets entry ${JSON.stringify(text)} is not scheme://host[:port] (e.g. redis://10.0.0.*:6379)`,
+    );
+  }
+  const scheme = m[1]!.toLowerCase();
+  const driver = driverForScheme(scheme);
+  if (!driver) {
+    throw new ConfigError(
+      `${where}: allowed_targets entry ${JSON.stringify(text)}: scheme "${scheme}" is not supported (supported: ${supportedSchemes().join(', ')})`,
+    );
+  }
+  const port = m[3] ?? String(driver.defaultPort);
+  if (port !== '*' && (Number(port) < 1 || Number(port) > 65535)) {
+    throw new ConfigError(`${where}: allowed_targets entry ${JSON.stringify(text)}: port out of range`);
+  }
+  return { text, scheme, host: globToRegExp(normaliseHost(m[2]!)), port: globToRegExp(port) };
+}
+
+export class TargetAllowlist {
+  private constructor(private readonly patterns: CompiledPattern[]) {}
+
+  /** Compiles the patterns; `where` names the file in error messages. Throws ConfigError. */
+  static compile(patterns: readonly string[], where: string): TargetAllowlist {
+    return new TargetAllowlist(patterns.map((p) => compile(p, where)));
+  }
+
+  get size(): number {
+    return this.patterns.length;
+  }
+
+  allows(address: TargetAddress): boolean {
+    return this.patterns.some(
+      (p) => p.scheme === address.scheme && p.host.test(address.host) && p.port.test(String(address.port)),
+    );
+  }
+}
