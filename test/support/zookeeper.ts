@@ -316,8 +316,11 @@ export class ZkSession {
     });
   }
 
-  /** Opens a session (global, so it is a transaction on the ensemble) with the given timeout. */
-  static async open(port: number, sessionTimeoutMs = 4000): Promise<ZkSession> {
+  /**
+   * Opens a session (global, so its open and close are transactions). It sends no pings by itself:
+   * the 10 s default (the servers' maximum at tickTime 500) keeps it alive between test steps.
+   */
+  static async open(port: number, sessionTimeoutMs = 10000): Promise<ZkSession> {
     const sock = connect({ host: '127.0.0.1', port });
     await new Promise<void>((resolve, reject) => {
       sock.once('connect', resolve);
