@@ -1,0 +1,228 @@
+/**
+ * MySQL / MariaDB driver (`mysql://`, `mariadb://`), over ONE mysql2 connection (promise API).
+ *
+ * Mapping (docs/mysql.md has the full table and the measurements behind it):
+ *  - Flavour and version: @@version / @@version_comment ('MariaDB' in either -> MariaDB). The version
+ *    label is VERSION() as the server reports it.
+ *  - node id: @@server_uuid (MySQL); MariaDB has none: `<@@server_id>@<@@hostname>:<@@port>`.
+ *    cluster id: replication has no shared identity, so none (--cluster-id, else 'default').
+ *  - One shard, the whole dataset. Role: a node with a replication channel configured (a row in SHOW
+ *    REPLICA STATUS / SHOW ALL SLAVES STATUS, running or not) is secondary, else primary. A
+ *    multi-source replica is still ONE shard (its channels feed one dataset; a channel name is local
+ *    to the replica and names no shard its sources know), with the worst channel's lag.
+ *  - Lag: Seconds_Behind_Source/Master, absent when the SQL thread is stopped (NULL: unknown); while
+ *    the IO thread is not connected, the time since the exporter last saw it connected (the server
+ *    says NULL, or a relay-log-only value that hides the outage). See channelLagSeconds.
+ *  - Last operation: MySQL 8 replica: the original commit time of the last applied transaction
+ *    (performance_schema); otherwise the time the GTID position was first seen to advance, or where
+ *    there are no GTIDs, the time writes_total was.
+ *  - Commit offset: MariaDB: sum of seq_no over @@gtid_current_pos ('gtid_seq_no'); MySQL with
+ *    gtid_mode=ON: transactions in @@gtid_executed ('transactions').
+ *  - Clients: Threads_connected minus this connection. Reads: Com_select + Qcache_hits. Writes: the
+ *    DML Com_* counters (WRITE_COUNTERS).
+ *
+ * The exporter's own statements are SHOW statements, which count in Com_show_*, not in Com_select;
+ * the one SELECT (performance_schema, MySQL replicas only) is subtracted from reads.
+ */
+import { createConnection, type Connection, type RowDataPacket } from 'mysql2';
+import { AdvanceTracker } from '../advance-tracker';
+import type { Driver, DriverOptions, Observation } from '../model';
+import {
+  APPLIER_QUERY,
+  GLOBAL_VARIABLES,
+  STATUS_VARIABLES,
+  channelLagSeconds,
+  commitOffset,
+  isGroupReplicationChannel,
+  lastAppliedOriginalCommitSeconds,
+  nativeNodeId,
+  nativeRoleWords,
+  normalizeReplicaStatusRow,
+  operationCounters,
+  parseServerVersion,
+  replicaStatusStatement,
+  serverTimeoutSetting,
+  toNumber,
+  worstLagSeconds,
+  type ServerInfo,
+} from './mysql-status';
+
+type PromiseConnection = ReturnType<Connection['promise']>;
+
+/** Shown in SHOW PROCESSLIST's program_name (connection attributes), to tell the exporter apart. */
+const PROGRAM_NAME = 'datastore-exporter';
+
+function inList(names: readonly string[]): string {
+  return names.map((n) => `'${n}'`).join(', ');
+}
+
+const VARIABLES_QUERY = `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${inList(GLOBAL_VARIABLES)})`;
+const STATUS_QUERY = `SHOW GLOBAL STATUS WHERE Variable_name IN (${inList(STATUS_VARIABLES)})`;
+
+export class MysqlDriver implements Driver {
+  private core?: Connection;
+  private conn?: PromiseConnection;
+  private server?: ServerInfo;
+  /** SELECTs this driver sent on the current connection: they count in Com_select and are not reads. */
+  private ownSelects = 0;
+  /** Whether performance_schema's applier table can be read (MySQL 8; privilege granted, P_S on). */
+  private applierTableReadable = true;
+  private readonly position = new AdvanceTracker();
+  private readonly writes = new AdvanceTracker();
+  /** Per channel: when the exporter last saw its IO thread connected (survives reconnects). */
+  private ioLastConnectedAt = new Map<string, number>();
+
+  constructor(private readonly opts: DriverOptions) {}
+
+  async connect(): Promise<void> {
+    const { target, timeoutMs } = this.opts;
+    const core = createConnection({
+      host: target.host,
+      port: target.port,
+      user: target.username,
+      password: target.password,
+      database: decodeURIComponent(target.url.pathname.slice(1)) || undefined,
+      connectTimeout: timeoutMs,
+      // Performance_schema timestamps come as text, read as UTC (the session time zone is set below).
+      dateStrings: true,
+      connectAttributes: { program_name: PROGRAM_NAME },
+    });
+    // Held before the handshake ends, so that close() can abandon a connect in progress.
+    this.core = core;
+    // Without a listener, an error with no query waiting for it would crash the process.
+    core.on('error', (err: Error) => this.opts.logger.debug('mysql connection error', { err: err.message }));
+    await new Promise<void>((resolve, reject) => {
+      core.once('connect', () => resolve());
+      core.once('error', reject);
+    });
+    // close() during the handshake abandoned this connection: do not resurrect it.
+    if (this.core !== core) throw new Error('mysql connection closed while connecting');
+    this.conn = core.promise();
+    this.ownSelects = 0;
+
+    const vars = await this.variables();
+    const server = parseServerVersion(vars.get('version') ?? '', vars.get('version_comment'));
+    this.server = server;
+    // The exporter never writes: a read-only session makes sure of it.
+    await this.query('SET SESSION TRANSACTION READ ONLY');
+    // A statement the client gave up on must not keep running on the server either.
+    const serverTimeout = serverTimeoutSetting(server, timeoutMs);
+    await this.query(`SET SESSION time_zone = '+00:00'${serverTimeout ? `, ${serverTimeout}` : ''}`);
+  }
+
+  async close(): Promise<void> {
+    const core = this.core;
+    this.core = undefined;
+    this.conn = undefined;
+    // destroy(), not end(): end() would wait for queries in flight on a hung server.
+    core?.destroy();
+  }
+
+  /** One statement with the client-side timeout (mysql2 `timeout`), as result rows. */
+  private async query(sql: string): Promise<RowDataPacket[]> {
+    if (!this.conn) throw new Error('mysql connection is not open');
+    if (/^\s*SELECT\b/i.test(sql)) this.ownSelects++;
+    const timeout = this.opts.timeoutMs;
+    try {
+      const [rows] = await this.conn.query<RowDataPacket[]>({ sql, timeout });
+      return Array.isArray(rows) ? rows : [];
+    } catch (err) {
+      // mysql2 says only 'Query inactivity timeout': name the statement and the deadline.
+      if ((err as { code?: string }).code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+        throw new Error(`query timed out after ${timeout} ms: ${sql.slice(0, 40)}...`);
+      }
+      throw err;
+    }
+  }
+
+  private async nameValues(sql: string): Promise<Map<string, string>> {
+    const values = new Map<string, string>();
+    for (const row of await this.query(sql)) {
+      values.set(String(row['Variable_name']), String(row['Value'] ?? ''));
+    }
+    return values;
+  }
+
+  private variables(): Promise<Map<string, string>> {
+    return this.nameValues(VARIABLES_QUERY);
+  }
+
+  /** MySQL 8: original commit time of the last applied transaction, where the table can be read. */
+  private async lastApplied(): Promise<number | undefined> {
+    if (!this.applierTableReadable) return undefined;
+    try {
+      return lastAppliedOriginalCommitSeconds(await this.query(APPLIER_QUERY));
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      // Only "not there" / "not allowed" turn the source off; anything else is a real failure.
+      if (
+        !/^(ER_TABLEACCESS_DENIED_ERROR|ER_NO_SUCH_TABLE|ER_BAD_FIELD_ERROR|ER_DBACCESS_DENIED_ERROR)$/.test(
+          code ?? '',
+        )
+      )
+        throw err;
+      this.applierTableReadable = false;
+      this.opts.logger.warn(
+        'cannot read performance_schema.replication_applier_status_by_worker: last operation falls back to when the GTID position advanced (grant SELECT on performance_schema.*)',
+        { err: (err as Error).message },
+      );
+      return undefined;
+    }
+  }
+
+  async observe(): Promise<Observation> {
+    const server = this.server;
+    if (!server) throw new Error('mysql connection is not open');
+    const vars = await this.variables();
+    const status = await this.nameValues(STATUS_QUERY);
+    // Our SELECTs that the counters just read include (this round's SELECT comes after).
+    const ownSelectsCounted = this.ownSelects;
+    const channels = (await this.query(replicaStatusStatement(server))).map(normalizeReplicaStatusRow);
+    const isReplica = channels.length > 0;
+    const now = Date.now() / 1000;
+
+    const applied = server.flavour === 'mysql' && isReplica ? await this.lastApplied() : undefined;
+
+    const { reads, writes } = operationCounters(status);
+    const offset = commitOffset(server, vars, isReplica);
+    const positionAdvancedAt = offset ? this.position.observe(offset.value, now) : undefined;
+    const writesAdvancedAt = writes === undefined ? undefined : this.writes.observe(writes, now);
+
+    const seen = new Map<string, number>();
+    const lags = channels.map((ch) => {
+      const last = ch.ioRunning === 'Yes' ? now : this.ioLastConnectedAt.get(ch.name);
+      if (last !== undefined) seen.set(ch.name, last);
+      return channelLagSeconds(ch, last, now);
+    });
+    // Channels that were removed (RESET SLAVE ALL) are forgotten: memory stays bounded.
+    this.ioLastConnectedAt = seen;
+
+    const words = nativeRoleWords(server);
+    const groupReplication = channels.some(isGroupReplicationChannel);
+    const connected = toNumber(status.get('Threads_connected'));
+    return {
+      datastore: 'mysql',
+      version: vars.get('version') ?? server.version,
+      nativeNodeId: nativeNodeId(vars),
+      shards: [
+        {
+          // Group Replication's members all show its channels; their roles live elsewhere.
+          role: groupReplication ? 'unknown' : isReplica ? 'secondary' : 'primary',
+          nativeRole: groupReplication ? 'group_replication' : isReplica ? words.secondary : words.primary,
+          lagSeconds: isReplica && !groupReplication ? worstLagSeconds(lags) : undefined,
+          lastOperationTimestampSeconds: applied ?? (offset ? positionAdvancedAt : writesAdvancedAt),
+          commitOffset: offset,
+        },
+      ],
+      performance: {
+        clientsConnected: connected === undefined ? undefined : Math.max(0, connected - 1),
+        readsTotal: reads === undefined ? undefined : Math.max(0, reads - ownSelectsCounted),
+        writesTotal: writes,
+      },
+    };
+  }
+}
+
+export function createDriver(opts: DriverOptions): Driver {
+  return new MysqlDriver(opts);
+}

@@ -1,0 +1,358 @@
+/**
+ * The MySQL/MariaDB driver end to end against real mariadbd processes: a binlog primary, a GTID
+ * replica and a replica with MASTER_DELAY, each watched by its own exporter that logs in as a
+ * least-privilege user whose password comes from a file. Every model field is checked against what the
+ * mariadb CLI says on the same node. (MySQL 8's formats are covered by test/mysql-format.test.ts.)
+ */
+import { execFileSync } from 'node:child_process';
+import type { Connection } from 'mysql2/promise';
+import { startTestExporter, type TestExporter } from './support/exporter';
+import { MODEL_METRICS, find, roleOf, value, type Sample } from './support/metrics-text';
+import { requireBinary, sleep, waitFor } from './support/processes';
+import {
+  EXPORTER_GRANT,
+  EXPORTER_PASSWORD,
+  EXPORTER_USER,
+  startMariadbReplication,
+  waitCaughtUp,
+  type MariadbNode,
+  type MariadbReplication,
+} from './support/mariadb';
+
+const PROMTOOL = '/usr/bin/promtool';
+const DELAY_SECONDS = 3;
+const SHARD = 'default';
+const LAG = 'datastore_shard_replication_lag_seconds';
+const LAST_OP = 'datastore_shard_last_operation_timestamp_seconds';
+const OFFSET = 'datastore_shard_commit_offset';
+
+/** DML counters the driver documents as writes, recomputed here from the CLI. */
+const WRITE_COUNTERS = [
+  'Com_insert',
+  'Com_insert_select',
+  'Com_update',
+  'Com_update_multi',
+  'Com_delete',
+  'Com_delete_multi',
+  'Com_replace',
+  'Com_replace_select',
+  'Com_load',
+];
+
+/** SHOW GLOBAL STATUS / VARIABLES as a map. SHOW statements, not SELECTs: they leave Com_select alone. */
+function showMap(node: MariadbNode, what: 'STATUS' | 'VARIABLES'): Map<string, string> {
+  return new Map(node.sql(`SHOW GLOBAL ${what}`).map((r) => [r['Variable_name']!, r['Value']!]));
+}
+
+/** Transactions in a MariaDB GTID position: sum of the seq_no of each domain-server-seq. */
+function gtidSum(pos: string): number {
+  return pos
+    .split(',')
+    .filter((g) => g.trim() !== '')
+    .reduce((sum, g) => sum + Number(g.trim().split('-')[2]), 0);
+}
+
+function lagOf(s: Sample[]): number | undefined {
+  return find(s, LAG, { shard_id: SHARD })[0]?.value;
+}
+
+describe('mariadb primary, GTID replica and delayed replica', () => {
+  let topo: MariadbReplication;
+  let primary: MariadbNode;
+  let replica: MariadbNode;
+  let delayed: MariadbNode;
+  const exporters = new Map<MariadbNode, TestExporter>();
+  const exp = (node: MariadbNode): TestExporter => exporters.get(node)!;
+  const scrape = (node: MariadbNode): Promise<Sample[]> => exp(node).scrape();
+
+  beforeAll(async () => {
+    requireBinary(PROMTOOL, 'the Debian package prometheus');
+    topo = await startMariadbReplication(DELAY_SECONDS);
+    ({ primary, replica, delayed } = topo);
+    for (const node of [primary, replica, delayed]) {
+      exporters.set(
+        node,
+        await startTestExporter(['--target', node.url, '--target.password-file', node.passwordFile]),
+      );
+    }
+    await Promise.all([...exporters.values()].map((e) => e.nextCollections(1)));
+  }, 90000);
+
+  afterAll(async () => {
+    await Promise.all([...exporters.values()].map((e) => e.stop()));
+    await topo?.stop();
+  });
+
+  test('the exporter logs in as a user holding only SLAVE MONITOR', () => {
+    const grants = primary
+      .sql(`SHOW GRANTS FOR '${EXPORTER_USER}'@'127.0.0.1'`)
+      .map((r) => Object.values(r)[0]);
+    expect(grants).toHaveLength(1);
+    expect(grants[0]).toMatch(new RegExp(`^GRANT ${EXPORTER_GRANT} ON \\*\\.\\* TO \`${EXPORTER_USER}\``));
+  });
+
+  test('every field on every node matches the mariadb CLI', async () => {
+    for (const node of [primary, replica, delayed]) {
+      await exp(node).nextCollections(1);
+      const s = await scrape(node);
+      // Read with SHOW statements only, so Com_select stays what the exporter saw.
+      const status = showMap(node, 'STATUS');
+      const vars = showMap(node, 'VARIABLES');
+      const slave = node.replicaStatus();
+      const what = `node ${node.port}`;
+
+      expect([what, value(s, 'datastore_up')]).toEqual([what, 1]);
+      expect(value(s, 'datastore_version_info', { datastore: 'mysql', version: vars.get('version')! })).toBe(
+        1,
+      );
+      const nodeId = `${vars.get('server_id')}@${vars.get('hostname')}:${vars.get('port')}`;
+      expect(
+        value(s, 'datastore_node_info', { datastore: 'mysql', node_id: nodeId, cluster_id: 'default' }),
+      ).toBe(1);
+      expect(find(s, 'datastore_shard_role')).toHaveLength(3);
+      if (node === primary) {
+        expect(slave).toBeUndefined();
+        expect(roleOf(s, SHARD)).toBe('primary');
+        expect(find(s, LAG)).toHaveLength(0);
+      } else {
+        expect(slave).toBeDefined();
+        expect(roleOf(s, SHARD)).toBe('secondary');
+        expect(slave!['Slave_IO_Running']).toBe('Yes');
+        expect(lagOf(s)).toBe(Number(slave!['Seconds_Behind_Master']));
+      }
+      expect(value(s, OFFSET, { shard_id: SHARD })).toBe(gtidSum(vars.get('gtid_current_pos')!));
+      // The CLI's own connection and the exporter's are not clients; replicas' binlog dumps are.
+      expect(value(s, 'datastore_clients_connected')).toBe(Number(status.get('Threads_connected')) - 2);
+      expect(value(s, 'datastore_reads_total')).toBe(
+        Number(status.get('Com_select')) + Number(status.get('Qcache_hits')),
+      );
+      expect(value(s, 'datastore_writes_total')).toBe(
+        WRITE_COUNTERS.reduce((sum, c) => sum + Number(status.get(c) ?? 0), 0),
+      );
+      // No write since the exporter started: the time of the last one is unknown, not invented.
+      expect(find(s, LAST_OP)).toHaveLength(0);
+    }
+  });
+
+  test('writes move writes_total and last-op on the primary, and on the replicas after replay', async () => {
+    const before = new Map<MariadbNode, Sample[]>();
+    for (const node of [primary, replica, delayed]) before.set(node, await scrape(node));
+    const t0 = Date.now() / 1000;
+    primary.sql(
+      'INSERT INTO app.events () VALUES (); INSERT INTO app.events () VALUES (); ' +
+        'INSERT INTO app.events () VALUES (); UPDATE app.events SET at = at + INTERVAL 1 SECOND WHERE id = 1',
+    );
+    const primaryOffset = gtidSum(primary.value('SELECT @@gtid_binlog_pos'));
+
+    await exp(primary).nextCollections(2);
+    let s = await scrape(primary);
+    expect(value(s, 'datastore_writes_total')).toBe(
+      value(before.get(primary)!, 'datastore_writes_total') + 4,
+    );
+    expect(value(s, OFFSET, { shard_id: SHARD })).toBe(value(before.get(primary)!, OFFSET) + 4);
+    expect(value(s, OFFSET, { shard_id: SHARD })).toBe(primaryOffset);
+    const primaryLastOp = value(s, LAST_OP, { shard_id: SHARD });
+    expect(primaryLastOp).toBeGreaterThanOrEqual(t0);
+    expect(primaryLastOp).toBeLessThanOrEqual(Date.now() / 1000);
+
+    // The replica applies at once, the delayed one DELAY_SECONDS after the commit on the primary.
+    for (const node of [replica, delayed]) {
+      s = await waitFor(
+        `last-op on ${node.port}`,
+        async () => {
+          const now = await scrape(node);
+          return find(now, LAST_OP).length === 1 ? now : undefined;
+        },
+        10000,
+        100,
+      );
+      expect(value(s, OFFSET, { shard_id: SHARD })).toBe(primaryOffset);
+      const lastOp = value(s, LAST_OP, { shard_id: SHARD });
+      expect(lastOp).toBeGreaterThanOrEqual(node === delayed ? t0 + DELAY_SECONDS - 1 : t0);
+      // MariaDB counts replicated statements in the replica's Com_* counters (measured; see docs).
+      expect(value(s, 'datastore_writes_total')).toBe(value(before.get(node)!, 'datastore_writes_total') + 4);
+    }
+
+    // A read moves reads_total, never last-op.
+    const reads = value(await scrape(primary), 'datastore_reads_total');
+    primary.sql('SELECT COUNT(*) FROM app.events');
+    await exp(primary).nextCollections(2);
+    s = await scrape(primary);
+    expect(value(s, 'datastore_reads_total')).toBe(reads + 1);
+    expect(value(s, LAST_OP, { shard_id: SHARD })).toBe(primaryLastOp);
+  });
+
+  test('promtool check metrics passes on every node\u2019s real output', async () => {
+    for (const node of [primary, replica, delayed]) {
+      const text = await exp(node).scrapeText();
+      expect(text).toMatch(/datastore_shard_last_operation_timestamp_seconds\{/);
+      execFileSync(PROMTOOL, ['check', 'metrics'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] });
+    }
+  });
+
+  test('delayed replica: lag within 1 s of MASTER_DELAY under a steady write load, 0 when idle', async () => {
+    const writer: Connection = await primary.connectTester();
+    let writing = true;
+    const load = (async () => {
+      while (writing) {
+        await writer.query('INSERT INTO app.events () VALUES ()');
+        await sleep(200);
+      }
+    })();
+    const samples: { lag: number; cliLag: number; appliedAge: number }[] = [];
+    const fastLags: number[] = [];
+    try {
+      // Past the first DELAY_SECONDS, the delayed replica applies a write every 200 ms.
+      await sleep((DELAY_SECONDS + 2) * 1000);
+      for (let i = 0; i < 6; i++) {
+        await exp(delayed).nextCollections(1);
+        const lag = lagOf(await scrape(delayed));
+        const cliLag = Number(delayed.replicaStatus()!['Seconds_Behind_Master']);
+        // How old the newest row applied on the delayed replica is: the lag a client there sees.
+        const appliedAge = Number(
+          delayed.value('SELECT UNIX_TIMESTAMP(NOW(6)) - UNIX_TIMESTAMP(MAX(at)) FROM app.events'),
+        );
+        expect(lag).toBeDefined();
+        samples.push({ lag: lag!, cliLag, appliedAge });
+        fastLags.push(lagOf(await scrape(replica))!);
+      }
+    } finally {
+      writing = false;
+      await load;
+      await writer.end();
+    }
+    console.log(
+      `MASTER_DELAY=${DELAY_SECONDS}s under 5 writes/s: ${JSON.stringify(samples)}; undelayed replica: ${JSON.stringify(fastLags)}`,
+    );
+    for (const { lag } of samples) {
+      expect(lag).toBeGreaterThanOrEqual(DELAY_SECONDS - 1);
+      expect(lag).toBeLessThanOrEqual(DELAY_SECONDS + 1);
+    }
+    for (const lag of fastLags) expect(lag).toBeLessThanOrEqual(1);
+
+    // Idle: once the last write is applied the lag is 0, and stays 0 (no lag growing on an idle replica).
+    await waitCaughtUp(delayed, primary);
+    await waitFor('idle lag 0', async () => lagOf(await scrape(delayed)) === 0, 5000, 100);
+    for (let i = 0; i < 3; i++) {
+      await exp(delayed).nextCollections(1);
+      expect(lagOf(await scrape(delayed))).toBe(0);
+    }
+  });
+
+  test('SQL thread stopped: lag absent (unknown), still secondary', async () => {
+    replica.sql('STOP SLAVE SQL_THREAD');
+    try {
+      await waitFor('lag absent', async () => lagOf(await scrape(replica)) === undefined, 2500, 100);
+      expect(replica.replicaStatus()!['Seconds_Behind_Master']).toBe('NULL');
+      const s = await scrape(replica);
+      expect(roleOf(s, SHARD)).toBe('secondary');
+      expect(find(s, OFFSET)).toHaveLength(1);
+    } finally {
+      replica.sql('START SLAVE SQL_THREAD');
+    }
+    await waitFor('lag back', async () => lagOf(await scrape(replica)) === 0, 5000, 100);
+  });
+
+  test('IO thread broken: lag is the time since it was last seen connected, growing; back to 0 once it reconnects', async () => {
+    // The replica's IO thread reconnects with a password the primary no longer accepts.
+    primary.sql("SET PASSWORD FOR 'repl'@'127.0.0.1' = PASSWORD('changed')");
+    const broken = Date.now() / 1000;
+    replica.sql('STOP SLAVE IO_THREAD; START SLAVE IO_THREAD');
+    try {
+      await waitFor(
+        'IO thread connecting',
+        () => replica.replicaStatus()!['Slave_IO_Running'] === 'Connecting',
+      );
+      await exp(replica).nextCollections(3);
+      const first = lagOf(await scrape(replica));
+      const status = replica.replicaStatus()!;
+      // The server itself says NULL: what it knows is only that the link is down.
+      expect(status['Seconds_Behind_Master']).toBe('NULL');
+      expect(status['Last_IO_Errno']).toBe('1045');
+      expect(first).toBeDefined();
+      // Last seen connected at most one interval before the break; rounded to whole seconds.
+      expect(first!).toBeGreaterThanOrEqual(Date.now() / 1000 - broken - 2);
+      expect(first!).toBeLessThanOrEqual(Date.now() / 1000 - broken + 2);
+      await exp(replica).nextCollections(2);
+      const s = await scrape(replica);
+      expect(lagOf(s)!).toBeGreaterThan(first!);
+      expect(roleOf(s, SHARD)).toBe('secondary');
+    } finally {
+      primary.sql("SET PASSWORD FOR 'repl'@'127.0.0.1' = PASSWORD('repl-pw')");
+    }
+    // MASTER_CONNECT_RETRY=1: reconnected within seconds, lag back to Seconds_Behind_Master.
+    await waitFor('reconnected, lag 0', async () => lagOf(await scrape(replica)) === 0, 10000, 100);
+    expect(replica.replicaStatus()!['Slave_IO_Running']).toBe('Yes');
+  });
+
+  test('promotion: STOP SLAVE; RESET SLAVE ALL flips the role to primary within one interval', async () => {
+    replica.sql('STOP SLAVE; RESET SLAVE ALL');
+    expect(replica.replicaStatus()).toBeUndefined();
+    // One interval is 1 s; allow the collection in flight to finish.
+    await waitFor('promoted', async () => roleOf(await scrape(replica), SHARD) === 'primary', 2500, 50);
+    expect(find(await scrape(replica), LAG)).toHaveLength(0);
+  });
+
+  test('hung server (SIGSTOP): the collection times out and /metrics still answers at once', async () => {
+    delayed.process.pause();
+    try {
+      await waitFor('datastore_up 0', async () => value(await scrape(delayed), 'datastore_up') === 0, 10000);
+      const started = Date.now();
+      const s = await scrape(delayed);
+      expect(Date.now() - started).toBeLessThan(500);
+      expect(find(s, 'datastore_shard_role')).toHaveLength(0);
+      expect(exp(delayed).logs.some((l) => /timed out after 800 ms/.test(l))).toBe(true);
+    } finally {
+      delayed.process.resume();
+    }
+    await waitFor(
+      'datastore_up 1 after SIGCONT',
+      async () => value(await scrape(delayed), 'datastore_up') === 1,
+      5000,
+    );
+  });
+
+  test('killed server: datastore_up 0 and no model series; restarted: recovers without an exporter restart', async () => {
+    await primary.kill();
+    await waitFor('datastore_up 0', async () => value(await scrape(primary), 'datastore_up') === 0, 10000);
+    const s = await scrape(primary);
+    for (const name of MODEL_METRICS) expect([name, find(s, name).length]).toEqual([name, 0]);
+    expect(value(s, 'datastore_exporter_collect_errors_total')).toBeGreaterThan(0);
+    expect(exp(primary).logs.some((l) => /level=warn msg="collection failed"/.test(l))).toBe(true);
+
+    await primary.restart();
+    await waitFor(
+      'datastore_up 1',
+      async () => value(await scrape(primary), 'datastore_up') === 1,
+      5000,
+      100,
+    );
+    expect(roleOf(await scrape(primary), SHARD)).toBe('primary');
+  });
+
+  test('a user without SLAVE MONITOR fails loudly instead of reporting a wrong role', async () => {
+    primary.sql("CREATE USER 'weak'@'127.0.0.1' IDENTIFIED BY 'weak-pw'");
+    const other = await startTestExporter(['--target', `mariadb://weak:weak-pw@127.0.0.1:${primary.port}`]);
+    try {
+      await other.nextCollections(2);
+      const s = await other.scrape();
+      expect(value(s, 'datastore_up')).toBe(0);
+      expect(find(s, 'datastore_shard_role')).toHaveLength(0);
+      expect(other.logs.some((l) => /SLAVE MONITOR/.test(l))).toBe(true);
+      // The password given in the URL is redacted in every log line.
+      expect(other.logs.join('\n')).not.toContain('weak-pw');
+      expect(other.logs.some((l) => /REDACTED@127\.0\.0\.1/.test(l))).toBe(true);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  test('the password never appears in logs or /metrics', async () => {
+    for (const node of [primary, replica, delayed]) {
+      const e = exp(node);
+      expect(e.logs.length).toBeGreaterThan(0);
+      expect(e.logs.join('\n')).not.toContain(EXPORTER_PASSWORD);
+      expect(await e.scrapeText()).not.toContain(EXPORTER_PASSWORD);
+    }
+  });
+});
