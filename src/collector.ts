@@ -81,6 +81,13 @@ export class Collector {
       noOverlap: true,
       // A tick skipped because the last collection still runs is expected, not a warning.
       suppressMissedWarning: true,
+      // node-cron's own messages go through our structured logger (at debug: overlaps are expected).
+      logger: {
+        info: (m) => this.opts.logger.debug(m, { component: 'node-cron' }),
+        warn: (m) => this.opts.logger.debug(m, { component: 'node-cron' }),
+        error: (m) => this.opts.logger.warn(String(m), { component: 'node-cron' }),
+        debug: () => undefined,
+      },
     });
     void this.collect();
   }

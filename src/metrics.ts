@@ -1,103 +1,27 @@
 /**
- * The metrics layer: maps a Snapshot and the collector's state onto Prometheus metrics.
+ * The metrics layer: the exporter's self-metrics and process metrics (prom-client), joined with the
+ * model metrics of the current snapshot (src/exposition.ts) into one exposition.
  *
- * Model metrics live in a registry built afresh for each snapshot, so a shard or role that disappears
- * leaves no stale series, and the rendered text is cached per snapshot: a scrape that finds the same
- * snapshot only concatenates strings. Exporter self-metrics and process metrics are rendered per scrape.
+ * A scrape never waits on the datastore, and under heavy scraping it must not starve the collection
+ * loop either: the whole response is cached per collector state and content type for up to a second
+ * (process metrics are at most that old), and the model text is rendered once per snapshot.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CollectorState } from './collector';
-import { ROLES, type Snapshot } from './model';
+import {
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_CONTENT_TYPE,
+  renderSnapshot,
+  type ContentType,
+} from './exposition';
+import type { Snapshot } from './model';
 import { EXPORTER_VERSION } from './version';
 
-export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
-export const OPENMETRICS_CONTENT_TYPE = Registry.OPENMETRICS_CONTENT_TYPE;
-export type ContentType = typeof PROMETHEUS_CONTENT_TYPE | typeof OPENMETRICS_CONTENT_TYPE;
+export { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, type ContentType };
 
 function newRegistry(contentType: ContentType): Registry<ContentType> {
   const registry = new Registry<ContentType>();
   registry.setContentType(contentType);
-  return registry;
-}
-
-const FROM_LAST = 'Value from the last collection.';
-
-/** Builds the model metrics for one snapshot into a fresh registry. */
-export function buildSnapshotRegistry(snapshot: Snapshot, contentType: ContentType): Registry<ContentType> {
-  const registry = newRegistry(contentType);
-  const registers = [registry];
-  const shardLabels = ['cluster_id', 'shard_id'] as const;
-
-  new Gauge({
-    name: 'datastore_node_info',
-    help: `Identity of the datastore node this exporter watches (always 1). ${FROM_LAST}`,
-    labelNames: ['datastore', 'node_id', 'cluster_id'],
-    registers,
-  }).set({ datastore: snapshot.datastore, node_id: snapshot.nodeId, cluster_id: snapshot.clusterId }, 1);
-
-  new Gauge({
-    name: 'datastore_version_info',
-    help: `Version of the datastore node (always 1). ${FROM_LAST}`,
-    labelNames: ['datastore', 'version'],
-    registers,
-  }).set({ datastore: snapshot.datastore, version: snapshot.version }, 1);
-
-  const role = new Gauge({
-    name: 'datastore_shard_role',
-    help: `Role of this node in each shard: one series per role, 1 for the current role. ${FROM_LAST}`,
-    labelNames: [...shardLabels, 'role'],
-    registers,
-  });
-  const lag = new Gauge({
-    name: 'datastore_shard_replication_lag_seconds',
-    help: `Seconds this node is behind the shard's primary; only on non-primary shards and only where known. ${FROM_LAST}`,
-    labelNames: shardLabels,
-    registers,
-  });
-  const lastOp = new Gauge({
-    name: 'datastore_shard_last_operation_timestamp_seconds',
-    help: `Unix time of the last write the shard saw; where the datastore keeps none, the time the exporter first saw the write position advance (resolution: one collection interval; absent until seen). ${FROM_LAST}`,
-    labelNames: shardLabels,
-    registers,
-  });
-  const offset = new Gauge({
-    name: 'datastore_shard_commit_offset',
-    help: `The datastore's own monotonic position in the shard (bytes, zxid, revision, LSN...; see README per datastore). ${FROM_LAST}`,
-    labelNames: shardLabels,
-    registers,
-  });
-
-  for (const shard of snapshot.shards) {
-    const labels = { cluster_id: snapshot.clusterId, shard_id: shard.id };
-    for (const r of ROLES) role.set({ ...labels, role: r }, shard.role === r ? 1 : 0);
-    if (shard.lagSeconds !== undefined && shard.role !== 'primary') lag.set(labels, shard.lagSeconds);
-    if (shard.lastOperationTimestampSeconds !== undefined)
-      lastOp.set(labels, shard.lastOperationTimestampSeconds);
-    if (shard.commitOffset !== undefined) offset.set(labels, shard.commitOffset.value);
-  }
-
-  const perf = snapshot.performance;
-  if (perf.clientsConnected !== undefined) {
-    new Gauge({
-      name: 'datastore_clients_connected',
-      help: `Clients connected to the node (the exporter's own connection excluded where possible). ${FROM_LAST}`,
-      registers,
-    }).set(perf.clientsConnected);
-  }
-  if (perf.readsTotal !== undefined) {
-    new Counter({
-      name: 'datastore_reads_total',
-      help: `Read operations as the datastore counts them (see README per datastore). ${FROM_LAST}`,
-      registers,
-    }).inc(perf.readsTotal);
-  }
-  if (perf.writesTotal !== undefined) {
-    new Counter({
-      name: 'datastore_writes_total',
-      help: `Write operations as the datastore counts them (see README per datastore). ${FROM_LAST}`,
-      registers,
-    }).inc(perf.writesTotal);
-  }
   return registry;
 }
 
@@ -181,18 +105,25 @@ export function negotiateContentType(accept: string | undefined): ContentType {
     : PROMETHEUS_CONTENT_TYPE;
 }
 
+interface CachedResponse {
+  state: CollectorState;
+  renderedAt: number;
+  body: Promise<string>;
+}
+
 /**
- * Renders the exposition for a collector: self-metrics every time, model metrics from the cache of
- * the current snapshot (rebuilt only when a new snapshot is published).
+ * Renders the exposition for a collector: self-metrics from prom-client, model metrics from the
+ * current snapshot, the whole cached briefly (see the file comment).
  */
 export class MetricsRenderer {
   private readonly selfRegistries = new Map<ContentType, Registry<ContentType>>();
-  private cache = new Map<ContentType, Promise<string>>();
-  private cachedFor: Snapshot | null = null;
+  private readonly responses = new Map<ContentType, CachedResponse>();
+  private readonly snapshotTexts = new Map<ContentType, { snapshot: Snapshot; text: string }>();
 
   constructor(
     private readonly state: () => CollectorState,
     private readonly withProcessMetrics = true,
+    private readonly maxAgeMs = 1000,
   ) {}
 
   private selfRegistry(contentType: ContentType): Registry<ContentType> {
@@ -204,23 +135,34 @@ export class MetricsRenderer {
     return registry;
   }
 
-  private snapshotText(snapshot: Snapshot, contentType: ContentType): Promise<string> {
-    if (this.cachedFor !== snapshot) {
-      this.cache = new Map();
-      this.cachedFor = snapshot;
-    }
-    let text = this.cache.get(contentType);
-    if (!text) {
-      text = buildSnapshotRegistry(snapshot, contentType).metrics();
-      this.cache.set(contentType, text);
-    }
+  private snapshotText(snapshot: Snapshot, contentType: ContentType): string {
+    const cached = this.snapshotTexts.get(contentType);
+    if (cached?.snapshot === snapshot) return cached.text;
+    const text = renderSnapshot(snapshot, contentType);
+    this.snapshotTexts.set(contentType, { snapshot, text });
     return text;
   }
 
-  async render(contentType: ContentType): Promise<string> {
-    const snapshot = this.state().snapshot;
+  private async renderFresh(state: CollectorState, contentType: ContentType): Promise<string> {
     const parts = [await this.selfRegistry(contentType).metrics()];
-    if (snapshot) parts.push(await this.snapshotText(snapshot, contentType));
+    if (state.snapshot) parts.push(this.snapshotText(state.snapshot, contentType));
     return joinExpositions(parts, contentType);
+  }
+
+  private response(contentType: ContentType): CachedResponse {
+    const state = this.state();
+    const now = performance.now();
+    let cached = this.responses.get(contentType);
+    if (!cached || cached.state !== state || now - cached.renderedAt > this.maxAgeMs) {
+      cached = { state, renderedAt: now, body: this.renderFresh(state, contentType) };
+      this.responses.set(contentType, cached);
+      // A failed render must not be served from the cache.
+      cached.body.catch(() => this.responses.delete(contentType));
+    }
+    return cached;
+  }
+
+  render(contentType: ContentType): Promise<string> {
+    return this.response(contentType).body;
   }
 }

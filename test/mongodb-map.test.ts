@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { MongoServerError, Timestamp, type Document } from 'mongodb';
 import { Collector } from '../src/collector';
 import { createLogger } from '../src/logger';
-import { buildSnapshotRegistry, PROMETHEUS_CONTENT_TYPE } from '../src/metrics';
+import { PROMETHEUS_CONTENT_TYPE, renderSnapshot } from '../src/exposition';
 import type { DriverOptions, Observation } from '../src/model';
 import { parseTarget } from '../src/target';
 import { MongoDriver, SERVER_STATUS_COMMAND, SERVER_STATUS_EXCLUDED_SECTIONS } from '../src/drivers/mongodb';
@@ -302,7 +302,7 @@ function collectorFor(driver: MongoDriver, clusterId?: string): Collector {
 async function metricsOf(collector: Collector) {
   const snapshot = collector.state.snapshot;
   if (!snapshot) throw new Error(`no snapshot: ${collector.state.lastError}`);
-  return parseExposition(await buildSnapshotRegistry(snapshot, PROMETHEUS_CONTENT_TYPE).metrics());
+  return parseExposition(renderSnapshot(snapshot, PROMETHEUS_CONTENT_TYPE));
 }
 
 describe('MongoDriver over a fake command runner', () => {
