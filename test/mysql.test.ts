@@ -6,6 +6,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { Connection } from 'mysql2/promise';
+import { MysqlDriver } from '../src/drivers/mysql';
+import { parseTarget } from '../src/target';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { MODEL_METRICS, find, roleOf, value, type Sample } from './support/metrics-text';
 import { requireBinary, sleep, waitFor } from './support/processes';
@@ -13,6 +15,8 @@ import {
   EXPORTER_GRANT,
   EXPORTER_PASSWORD,
   EXPORTER_USER,
+  TESTER_PASSWORD,
+  TESTER_USER,
   startMariadbReplication,
   waitCaughtUp,
   type MariadbNode,
@@ -91,6 +95,37 @@ describe('mariadb primary, GTID replica and delayed replica', () => {
     expect(grants[0]).toMatch(new RegExp(`^GRANT ${EXPORTER_GRANT} ON \\*\\.\\* TO \`${EXPORTER_USER}\``));
   });
 
+  test('the session is read-only, in UTC, with a server-side statement timeout (even for a user who may write)', async () => {
+    const driver = new MysqlDriver({
+      target: parseTarget(`mariadb://${TESTER_USER}@127.0.0.1:${primary.port}`, TESTER_PASSWORD),
+      timeoutMs: 800,
+      logger: { debug: () => undefined, info: () => undefined, warn: () => undefined },
+      extra: {},
+    });
+    await driver.connect();
+    try {
+      // The driver's own statement runner: the same session the exporter collects on.
+      const query = (
+        driver as unknown as { query(sql: string): Promise<Record<string, unknown>[]> }
+      ).query.bind(driver);
+      const session = new Map(
+        (
+          await query(
+            "SHOW SESSION VARIABLES WHERE Variable_name IN ('tx_read_only', 'max_statement_time', 'time_zone')",
+          )
+        ).map((r) => [String(r['Variable_name']), String(r['Value'])]),
+      );
+      expect(Object.fromEntries(session)).toEqual({
+        tx_read_only: 'ON',
+        max_statement_time: '0.800000',
+        time_zone: '+00:00',
+      });
+      await expect(query('INSERT INTO app.events () VALUES ()')).rejects.toThrow(/READ ONLY transaction/i);
+    } finally {
+      await driver.close();
+    }
+  });
+
   test('every field on every node matches the mariadb CLI', async () => {
     for (const node of [primary, replica, delayed]) {
       await exp(node).nextCollections(1);
@@ -140,16 +175,19 @@ describe('mariadb primary, GTID replica and delayed replica', () => {
     const t0 = Date.now() / 1000;
     primary.sql(
       'INSERT INTO app.events () VALUES (); INSERT INTO app.events () VALUES (); ' +
-        'INSERT INTO app.events () VALUES (); UPDATE app.events SET at = at + INTERVAL 1 SECOND WHERE id = 1',
+        'INSERT INTO app.events () VALUES (); UPDATE app.events SET at = at + INTERVAL 1 SECOND WHERE id = 1; ' +
+        // One statement logged as a row event (3 rows): replicas count it once too.
+        'SET SESSION binlog_format = ROW; UPDATE app.events SET at = at + INTERVAL 1 SECOND WHERE id <= 3',
     );
+    const WRITES = 5;
     const primaryOffset = gtidSum(primary.value('SELECT @@gtid_binlog_pos'));
 
     await exp(primary).nextCollections(2);
     let s = await scrape(primary);
     expect(value(s, 'datastore_writes_total')).toBe(
-      value(before.get(primary)!, 'datastore_writes_total') + 4,
+      value(before.get(primary)!, 'datastore_writes_total') + WRITES,
     );
-    expect(value(s, OFFSET, { shard_id: SHARD })).toBe(value(before.get(primary)!, OFFSET) + 4);
+    expect(value(s, OFFSET, { shard_id: SHARD })).toBe(value(before.get(primary)!, OFFSET) + WRITES);
     expect(value(s, OFFSET, { shard_id: SHARD })).toBe(primaryOffset);
     const primaryLastOp = value(s, LAST_OP, { shard_id: SHARD });
     expect(primaryLastOp).toBeGreaterThanOrEqual(t0);
@@ -169,8 +207,10 @@ describe('mariadb primary, GTID replica and delayed replica', () => {
       expect(value(s, OFFSET, { shard_id: SHARD })).toBe(primaryOffset);
       const lastOp = value(s, LAST_OP, { shard_id: SHARD });
       expect(lastOp).toBeGreaterThanOrEqual(node === delayed ? t0 + DELAY_SECONDS - 1 : t0);
-      // MariaDB counts replicated statements in the replica's Com_* counters (measured; see docs).
-      expect(value(s, 'datastore_writes_total')).toBe(value(before.get(node)!, 'datastore_writes_total') + 4);
+      // MariaDB counts replicated statements, and row events, in the replica's Com_* (see docs).
+      expect(value(s, 'datastore_writes_total')).toBe(
+        value(before.get(node)!, 'datastore_writes_total') + WRITES,
+      );
     }
 
     // A read moves reads_total, never last-op.
