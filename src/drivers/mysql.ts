@@ -49,7 +49,7 @@ import {
 
 type PromiseConnection = ReturnType<Connection['promise']>;
 
-/** Shown in SHOW PROCESSLIST's program_name (connection attributes), to tell the exporter apart. */
+/** The program_name connection attribute (performance_schema.session_connect_attrs): tells the exporter apart. */
 const PROGRAM_NAME = 'datastore-exporter';
 
 function inList(names: readonly string[]): string {
@@ -99,6 +99,8 @@ export class MysqlDriver implements Driver {
     if (this.core !== core) throw new Error('mysql connection closed while connecting');
     this.conn = core.promise();
     this.ownSelects = 0;
+    // Tried again on each connection: a GRANT given since the last warning takes effect on reconnect.
+    this.applierTableReadable = true;
 
     const vars = await this.variables();
     const server = parseServerVersion(vars.get('version') ?? '', vars.get('version_comment'));
