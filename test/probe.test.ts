@@ -7,10 +7,11 @@
  * Tests in a describe share its servers and run in order.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { Collector } from '../src/collector';
 import { loadConfig, loadServerConfig, type ServerConfig } from '../src/config';
 import { ConfigError } from '../src/errors';
@@ -23,7 +24,8 @@ import { PoolExhausted, TargetPool } from '../src/probe-pool';
 import { ProbeRequestError, resolveProbeTarget } from '../src/probe-target';
 import { MODEL_METRICS, find, parseExposition, roleOf, value, type Sample } from './support/metrics-text';
 import { startPgCluster, type PgCluster } from './support/postgres';
-import { freePort, freePorts, sleep, tempDir, waitFor } from './support/processes';
+import { freePort, freePorts, sleep, startProcess, tempDir, waitFor } from './support/processes';
+import { PROMETHEUS } from './support/prometheus';
 import { startRedis, type RedisNode } from './support/redis';
 
 const noSecrets = (): string => {
@@ -460,6 +462,9 @@ describe('one exporter probing real servers (no --target)', () => {
         '  pg:',
         '    user: dsx_monitor',
         `    password_file: ${join(dir.path, 'pg-password')}`,
+        '  pg_monitor:',
+        '    user: dsx_monitor',
+        `    password_file: ${join(dir.path, 'pg-password')}`,
         '  redis_b:',
         `    password_file: ${join(dir.path, 'redis-password')}`,
       ].join('\n'),
@@ -734,5 +739,102 @@ describe('one exporter probing real servers (no --target)', () => {
       redisC.process.resume();
     }
     expect(value(await small.metrics(), 'datastore_exporter_probes_total', { result: 'overloaded' })).toBe(1);
+  });
+  test('a real Prometheus scrapes through the relabelling of docs/probe.md', async () => {
+    // The documented scrape_configs, with the example addresses replaced by this test's own.
+    const doc = readFileSync(join(__dirname, '..', 'docs', 'probe.md'), 'utf8');
+    const block = /<!-- probe-scrape-config -->\s*```yaml\n([\s\S]*?)```/.exec(doc);
+    expect(block).not.toBeNull();
+    const documented = parseYaml(block![1]!) as {
+      scrape_configs: {
+        job_name: string;
+        scrape_interval?: string;
+        scrape_timeout?: string;
+        static_configs: { targets: string[] }[];
+        relabel_configs?: { replacement?: string }[];
+      }[];
+    };
+    const viaProm = await startProbeExporter(['--probe.config-file', configFile]);
+    const address = `127.0.0.1:${viaProm.port}`;
+    const targets: Record<string, string[]> = {
+      redis: [redisUrl(redisA), redisUrl(redisC), `redis://127.0.0.1:${deadPort}`],
+      postgresql: [pgUrl(pg.primary.port), pgUrl(pg.standbys[0]!.port)],
+      'datastore-exporter': [address],
+    };
+    for (const job of documented.scrape_configs) {
+      expect(Object.keys(targets)).toContain(job.job_name);
+      delete job.scrape_interval;
+      delete job.scrape_timeout;
+      job.static_configs = [{ targets: targets[job.job_name]! }];
+      for (const rule of job.relabel_configs ?? []) {
+        if (rule.replacement === 'datastore-exporter.monitoring:9860') rule.replacement = address;
+      }
+    }
+    const promDir = tempDir('probe-prometheus');
+    const promPort = await freePort();
+    const promConfig = join(promDir.path, 'prometheus.yml');
+    writeFileSync(
+      promConfig,
+      stringifyYaml({ global: { scrape_interval: '1s', scrape_timeout: '900ms' }, ...documented }),
+    );
+    const prometheus = startProcess(PROMETHEUS, [
+      `--config.file=${promConfig}`,
+      `--storage.tsdb.path=${join(promDir.path, 'data')}`,
+      `--web.listen-address=127.0.0.1:${promPort}`,
+      '--log.level=warn',
+    ]);
+    const query = async (
+      expr: string,
+    ): Promise<{ metric: Record<string, string>; value: [number, string] }[]> => {
+      const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(expr)}`);
+      const body = (await res.json()) as {
+        data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+      };
+      return body.data.result;
+    };
+    try {
+      const byInstance = async (expr: string): Promise<Record<string, string>> =>
+        Object.fromEntries((await query(expr)).map((r) => [r.metric.instance!, r.value[1]]));
+      await waitFor(
+        `Prometheus has datastore_up for all 5 probed targets (output: ${prometheus.output().slice(-500)})`,
+        async () => {
+          if (prometheus.exited()) throw new Error(`prometheus exited: ${prometheus.output().slice(-1000)}`);
+          return Object.keys(await byInstance('datastore_up')).length === 5;
+        },
+        30000,
+        250,
+      );
+      expect(await byInstance('datastore_up{job="redis"}')).toEqual({
+        [redisUrl(redisA)]: '1',
+        [redisUrl(redisC)]: '1',
+        [`redis://127.0.0.1:${deadPort}`]: '0',
+      });
+      expect(await byInstance('datastore_up{job="postgresql"}')).toEqual({
+        [pgUrl(pg.primary.port)]: '1',
+        [pgUrl(pg.standbys[0]!.port)]: '1',
+      });
+      // Every scrape succeeded, the dead target's included (it is an answer, not an error).
+      expect(Object.values(await byInstance('up')).every((v) => v === '1')).toBe(true);
+      expect(await byInstance('datastore_shard_role{job="postgresql"} == 1')).toEqual({
+        [pgUrl(pg.primary.port)]: '1',
+        [pgUrl(pg.standbys[0]!.port)]: '1',
+      });
+      const roles = await query('datastore_shard_role{job="postgresql"} == 1');
+      expect(Object.fromEntries(roles.map((r) => [r.metric.instance!, r.metric.role]))).toEqual({
+        [pgUrl(pg.primary.port)]: 'primary',
+        [pgUrl(pg.standbys[0]!.port)]: 'secondary',
+      });
+      // The exporter's own job (the third of the config): its probe counters, once scraped after probes.
+      await waitFor(
+        'the exporter job scraped after some probes',
+        async () => Number((await query('datastore_exporter_probes_total{result="up"}'))[0]?.value[1]) > 0,
+        10000,
+        250,
+      );
+    } finally {
+      await prometheus.stop();
+      await viaProm.stop();
+      promDir.remove();
+    }
   });
 });
