@@ -3,11 +3,14 @@
  * let anyone who can reach the exporter make it connect anywhere (an SSRF relay with the exporter's
  * network position and credentials), so nothing is allowed unless a pattern says so.
  *
- * A pattern is `scheme://host:port` where `*` in the host or the port matches any run of characters
- * other than ':' and '/' (so a host glob can never spill into the port, nor a port glob into a path).
- * A pattern without a port means the driver's default port. Patterns match the target as the URL
- * parser normalises it (host lower-cased, IPv6 in brackets), never the raw text of the query string.
- * The target's path (Redis database number, PostgreSQL database name) is not part of the match.
+ * A pattern is `scheme://host:port`. A `*` in the host matches within ONE label (never a '.', ':' or
+ * '/'; a host that is only `*` allows every host), and in an IPv4 pattern (`10.0.0.*`) only an octet's digits: otherwise `10.0.0.*` would also
+ * allow `10.0.0.1.attacker.example`, a DNS name that resolves wherever its owner likes. A `*` port
+ * matches any port. A pattern without a port means the driver's default port. Patterns match the
+ * target as the URL parser normalises it (host lower-cased, IPv6 in brackets), never the raw text of
+ * the query string; numeric hosts other than canonical IPv4 (`010.0.0.1`, `0x0a.1`) are refused
+ * before matching (probe-target.ts). The target's path (Redis database number, PostgreSQL database
+ * name) is not part of the match.
  */
 import { ConfigError } from './errors';
 import { driverForScheme, supportedSchemes } from './drivers';
@@ -33,12 +36,21 @@ interface CompiledPattern {
 
 const PATTERN = /^([a-z][a-z0-9+.-]*):\/\/(\[[0-9a-f:.*]+\]|[a-z0-9_.*-]+)(?::([0-9]+|\*))?\/?$/i;
 
-function globToRegExp(glob: string): RegExp {
+function globToRegExp(glob: string, star: string): RegExp {
   const body = glob
     .split('*')
     .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-    .join('[^:/]*');
+    .join(star);
   return new RegExp(`^${body}$`);
+}
+
+/**
+ * What `*` may stand for in a host pattern: anything for a lone `*` (the operator allows every host),
+ * an octet in an IPv4 pattern, else part of one label.
+ */
+function hostStar(host: string): string {
+  if (host === '*') return '.+';
+  return /^[0-9*]+(\.[0-9*]+){3}$/.test(host) ? '[0-9]{1,3}' : '[^.:/\\[\\]]*';
 }
 
 /** A host pattern without globs, normalised exactly as a target's host would be. */
@@ -69,7 +81,8 @@ function compile(text: string, where: string): CompiledPattern {
   if (port !== '*' && (Number(port) < 1 || Number(port) > 65535)) {
     throw new ConfigError(`${where}: allowed_targets entry ${JSON.stringify(text)}: port out of range`);
   }
-  return { text, scheme, host: globToRegExp(normaliseHost(m[2]!)), port: globToRegExp(port) };
+  const host = normaliseHost(m[2]!);
+  return { text, scheme, host: globToRegExp(host, hostStar(host)), port: globToRegExp(port, '[0-9]+') };
 }
 
 export class TargetAllowlist {

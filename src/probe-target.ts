@@ -10,8 +10,10 @@
  *    settings come from the auth module, which the operator wrote.
  *  - `auth_module`, if given, must name a module of the config file (400 otherwise).
  *  - The address (scheme, host, port with the driver's default) must match allowed_targets (403).
+ *  - A numeric host must be a canonical IPv4 address (no octal/hex/short forms that resolve elsewhere).
  *  - The path is kept (Redis database number, PostgreSQL database name): it selects data, not a host.
  */
+import { isIPv4 } from 'node:net';
 import { addressText, type TargetAddress } from './probe-allowlist';
 import type { AuthModule, ProbeFileConfig } from './probe-config';
 import { driverForScheme, supportedSchemes } from './drivers';
@@ -55,6 +57,16 @@ const TLS_MODES: Record<string, { scheme?: string; params?: Record<string, strin
   mongodb: { params: { tls: 'true' } },
   kafka: { params: { tls: 'true' } },
 };
+
+/**
+ * A numeric host in one of the legacy forms the system resolver also accepts (`010.0.0.1` is octal
+ * 8.0.0.1, `0x0a.1`, `167772161`, `10.1`): the URL parser keeps such hosts as written for these
+ * schemes, so they would be matched against the allowlist as text and connected to as another address.
+ */
+function isNumericAlias(host: string): boolean {
+  const parts = host.split('.');
+  return parts.every((p) => /^(0x[0-9a-f]*|[0-9]+)$/i.test(p)) && !isIPv4(host);
+}
 
 function single(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
@@ -116,6 +128,12 @@ export function resolveProbeTarget(
     );
   }
   if (!url.hostname) throw new ProbeRequestError(400, 'target has no host');
+  if (isNumericAlias(url.hostname)) {
+    throw new ProbeRequestError(
+      400,
+      'target host must be a DNS name or an IP address in its usual form (e.g. 10.0.0.1)',
+    );
+  }
   if (url.search || url.hash) {
     throw new ProbeRequestError(
       400,

@@ -189,7 +189,13 @@ describe('flags', () => {
 
 describe('allowlist', () => {
   const list = TargetAllowlist.compile(
-    ['redis://10.0.0.*:6379', 'postgresql://db-*.example.net', 'etcd://127.0.0.1:*', 'redis://[::1]:7000'],
+    [
+      'redis://10.0.0.*:6379',
+      'postgresql://db-*.example.net',
+      'etcd://127.0.0.1:*',
+      'redis://[::1]:7000',
+      'kafka://*:9092',
+    ],
     'test',
   );
   test.each([
@@ -205,6 +211,15 @@ describe('allowlist', () => {
     ['etcd', '127.0.0.1', 2379, true],
     ['etcd', '127.0.0.2', 2379, false],
     ['redis', '[::1]', 7000, true],
+    // A glob never crosses a '.': an IPv4 pattern cannot be satisfied by a DNS name...
+    ['redis', '10.0.0.7.attacker.example', 6379, false],
+    ['redis', '10.0.0.x', 6379, false],
+    // ...and a label glob stays in its label.
+    ['postgresql', 'db-1.eu.example.net', 5432, false],
+    // A host that is only '*' allows every host (the operator said so).
+    ['kafka', 'broker-1.eu.example.net', 9092, true],
+    ['kafka', '10.1.2.3', 9092, true],
+    ['kafka', '10.1.2.3', 9093, false],
   ])('%s://%s:%d -> %s', (scheme, host, port, allowed) => {
     expect(list.allows({ scheme, host, port })).toBe(allowed);
   });
