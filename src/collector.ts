@@ -8,6 +8,7 @@
  */
 import cron, { type ScheduledTask } from 'node-cron';
 import { withTimeout } from './errors';
+import { applyHeartbeats, HeartbeatWriter, type HeartbeatSource } from './heartbeat';
 import { resolveSnapshot, type IdentityOptions } from './identity';
 import type { Logger } from './logger';
 import type { Driver, Observation, Snapshot } from './model';
@@ -21,6 +22,8 @@ export interface CollectorOptions {
   logger: Logger;
   /** Secrets to scrub from error messages before they are logged. */
   secrets?: (string | undefined)[];
+  /** Heartbeat mode (--heartbeat): write on primaries, read on every node; needs driver support. */
+  heartbeat?: { intervalMs: number };
 }
 
 /** What the metrics layer and the HTTP server read. Replaced as a whole after each collection. */
@@ -64,6 +67,9 @@ export class Collector {
   private task?: ScheduledTask;
   private stopped = false;
   private attempts = 0;
+  /** The driver's last Observation (driver-native shard ids), for the heartbeat writer. */
+  private lastObservation?: Observation;
+  private heartbeatWriter?: HeartbeatWriter;
 
   constructor(
     private readonly driver: Driver,
@@ -90,10 +96,21 @@ export class Collector {
       },
     });
     void this.collect();
+    if (this.heartbeatEnabled()) {
+      this.heartbeatWriter = new HeartbeatWriter(
+        this.driver.heartbeat!,
+        () => (this.current.up ? this.heartbeatSource() : undefined),
+        this.opts.heartbeat!.intervalMs,
+        this.opts.timeoutMs,
+        this.opts.logger,
+      );
+      this.heartbeatWriter.start();
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.heartbeatWriter?.stop();
     await this.task?.destroy();
     await this.running?.catch(() => undefined);
     await this.driver.close();
@@ -187,7 +204,24 @@ export class Collector {
       this.connected = true;
       this.opts.logger.info('connected to datastore');
     }
-    return this.driver.observe();
+    const observation = await this.driver.observe();
+    if (this.heartbeatEnabled()) await applyHeartbeats(this.driver.heartbeat!, observation);
+    this.lastObservation = observation;
+    return observation;
+  }
+
+  private heartbeatEnabled(): boolean {
+    return this.opts.heartbeat !== undefined && this.driver.heartbeat !== undefined;
+  }
+
+  /** For the heartbeat writer: this node's id and the shards it led at the last successful collection. */
+  private heartbeatSource(): HeartbeatSource | undefined {
+    const snapshot = this.current.snapshot;
+    if (!snapshot || !this.lastObservation) return undefined;
+    return {
+      nodeId: snapshot.nodeId,
+      primaryShardIds: this.lastObservation.shards.filter((s) => s.role === 'primary').map((s) => s.id),
+    };
   }
 
   private publish(

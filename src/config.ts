@@ -29,6 +29,8 @@ export interface Config {
   logFormat: LogFormat;
   /** Driver-specific flags (`--kafka.broker-id` -> extra['broker-id']) for the selected driver. */
   driverExtra: Record<string, string>;
+  /** Heartbeat mode (--heartbeat): the write interval; undefined when off. */
+  heartbeatIntervalMs?: number;
 }
 
 /**
@@ -131,6 +133,18 @@ export const FLAGS: FlagSpec[] = [
     default: '5m',
   },
   {
+    name: 'heartbeat',
+    env: ['DATASTORE_HEARTBEAT'],
+    help: 'Heartbeat mode: the primary writes its time into the replicated data and replicas report lag = now - that time (needs a write privilege and synchronised clocks; see README).',
+    boolean: true,
+  },
+  {
+    name: 'heartbeat.interval',
+    env: ['DATASTORE_HEARTBEAT_INTERVAL'],
+    help: 'How often the primary writes its heartbeat (the granularity of heartbeat lag).',
+    default: '500ms',
+  },
+  {
     name: 'log.level',
     env: ['DATASTORE_LOG_LEVEL'],
     help: `Log level: ${LOG_LEVELS.join(', ')}.`,
@@ -227,6 +241,15 @@ export function parseArgs(argv: string[]): Map<string, string> {
     values.set(spec.name, value);
   }
   return values;
+}
+
+/** A boolean flag or env value: true/1/yes or false/0/no (a bare flag is true). */
+function parseBoolean(value: string | undefined, flag: string): boolean {
+  if (value === undefined) return false;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off', ''].includes(v)) return false;
+  throw new ConfigError(`--${flag} "${value}" is not a boolean (true or false)`);
 }
 
 /** A whole number of at least 1 (a cap). */
@@ -336,9 +359,19 @@ export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): Server
     if (value !== undefined) driverExtra[f.name] = value;
   }
 
+  const heartbeat = parseBoolean(get('heartbeat'), 'heartbeat');
+  if (heartbeat && !target) throw new ConfigError('--heartbeat needs --target');
+  if (heartbeat && !driver!.heartbeat) {
+    throw new ConfigError(`--heartbeat is not supported by the ${driver!.name} driver`);
+  }
+  const heartbeatIntervalMs = heartbeat
+    ? parseDuration(get('heartbeat.interval')!, 'heartbeat.interval')
+    : undefined;
+
   return {
     target,
     probe,
+    heartbeatIntervalMs,
     listenHost: listen.host,
     listenPort: listen.port,
     telemetryPath,

@@ -87,6 +87,7 @@ export async function startServer(
       identity: { target, nodeId: config.nodeId, clusterId: config.clusterId },
       logger: driverLogger,
       secrets: [target.password],
+      heartbeat: config.heartbeatIntervalMs ? { intervalMs: config.heartbeatIntervalMs } : undefined,
     });
   }
   const probe = config.probe

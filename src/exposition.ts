@@ -23,6 +23,7 @@ export const MODEL_HELP = {
   datastore_shard_replication_lag_seconds: `Seconds this node is behind the shard's primary; only on non-primary shards and only where known. ${FROM_LAST}`,
   datastore_shard_last_operation_timestamp_seconds: `Unix time of the last write the shard saw; where the datastore keeps none, the time the exporter first saw the write position advance (resolution: one collection interval; absent until seen). ${FROM_LAST}`,
   datastore_shard_commit_offset: `The datastore's own monotonic position in the shard (bytes, zxid, revision, LSN...; see README per datastore). ${FROM_LAST}`,
+  datastore_shard_heartbeat_timestamp_seconds: `Heartbeat mode: Unix time the shard's primary wrote into the replicated data, as this node has it (lag = now - this on a replica; assumes synchronised clocks). ${FROM_LAST}`,
   datastore_clients_connected: `Clients connected to the node (the exporter's own connection excluded where possible). ${FROM_LAST}`,
   datastore_reads_total: `Read operations as the datastore counts them (see README per datastore). ${FROM_LAST}`,
   datastore_writes_total: `Write operations as the datastore counts them (see README per datastore). ${FROM_LAST}`,
@@ -83,6 +84,7 @@ export function renderSnapshot(snapshot: Snapshot, contentType: ContentType): st
   let lags = '';
   let lastOps = '';
   let offsets = '';
+  let heartbeats = '';
   for (const shard of snapshot.shards) {
     const labels = `cluster_id="${cluster}",shard_id="${escapeLabel(shard.id)}"`;
     const rolePrefix = `datastore_shard_role{${labels},role="`;
@@ -96,11 +98,15 @@ export function renderSnapshot(snapshot: Snapshot, contentType: ContentType): st
     if (shard.commitOffset !== undefined) {
       offsets += `datastore_shard_commit_offset{${labels}} ${formatValue(shard.commitOffset.value)}\n`;
     }
+    if (shard.heartbeatTimestampSeconds !== undefined) {
+      heartbeats += `datastore_shard_heartbeat_timestamp_seconds{${labels}} ${formatValue(shard.heartbeatTimestampSeconds)}\n`;
+    }
   }
   w.family('datastore_shard_role', 'gauge', roles);
   w.family('datastore_shard_replication_lag_seconds', 'gauge', lags);
   w.family('datastore_shard_last_operation_timestamp_seconds', 'gauge', lastOps);
   w.family('datastore_shard_commit_offset', 'gauge', offsets);
+  w.family('datastore_shard_heartbeat_timestamp_seconds', 'gauge', heartbeats);
 
   const perf = snapshot.performance;
   const single = (name: MetricName, v: number | undefined): string =>

@@ -32,6 +32,11 @@ export interface ShardObservation {
   /** Unix time (seconds) of the last write this shard saw, where known. */
   lastOperationTimestampSeconds?: number;
   commitOffset?: CommitOffset;
+  /**
+   * Heartbeat mode only: Unix time written by the shard's primary into the replicated data, as this
+   * node sees it now. Set by the core, not by drivers.
+   */
+  heartbeatTimestampSeconds?: number;
 }
 
 /** Performance counters of the node. Absent fields mean "this datastore cannot tell". */
@@ -121,6 +126,29 @@ export interface Driver {
    * stuck request queued). Must not throw; safe to call when not connected.
    */
   close(): Promise<void>;
+  /** Present on drivers that support heartbeat mode. */
+  readonly heartbeat?: HeartbeatStore;
 }
 
 export type DriverFactory = (options: DriverOptions) => Driver;
+
+/** What the primary writes into the replicated data in heartbeat mode (--heartbeat). */
+export interface HeartbeatRecord {
+  /** Unix time (seconds, fractional) on the writer's clock when it wrote. */
+  timestampSeconds: number;
+  /** node_id of the writer, so a reader can tell who the primary was. */
+  writerNodeId: string;
+}
+
+/**
+ * Heartbeat support of a driver (pt-heartbeat's idea, for every datastore that accepts writes): the
+ * node that is primary for a shard writes a HeartbeatRecord into a dedicated, tiny, namespaced place
+ * that replicates with the shard's data; every node reads it back, and on a secondary
+ * lag = now - record time. Both use the driver's one connection. Shards are named by the driver's own
+ * shard id (undefined = the whole dataset), exactly as in its Observation.
+ */
+export interface HeartbeatStore {
+  write(shardId: string | undefined, record: HeartbeatRecord): Promise<void>;
+  /** The replicated record as this node has it, or undefined if none was written yet. */
+  read(shardId: string | undefined): Promise<HeartbeatRecord | undefined>;
+}

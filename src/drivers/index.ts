@@ -11,6 +11,8 @@ export interface DriverRegistration {
   schemes: string[];
   /** Port used when the target URL gives none. */
   defaultPort: number;
+  /** Whether the driver implements heartbeat mode (Driver.heartbeat), checked when --heartbeat is set. */
+  heartbeat?: boolean;
   /** Driver-specific flags, `--<name>.<flag>`, passed to the driver in DriverOptions.extra. */
   flags?: { name: string; help: string }[];
   create: DriverFactory;
@@ -31,7 +33,13 @@ function lazy(load: () => DriverModule): DriverFactory {
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 export const DRIVERS: readonly DriverRegistration[] = [
-  { name: 'redis', schemes: ['redis', 'rediss'], defaultPort: 6379, create: lazy(() => require('./redis')) },
+  {
+    name: 'redis',
+    schemes: ['redis', 'rediss'],
+    defaultPort: 6379,
+    heartbeat: true,
+    create: lazy(() => require('./redis')),
+  },
   {
     name: 'postgresql',
     schemes: ['postgresql', 'postgres'],

@@ -18,7 +18,15 @@
  */
 import { createClient } from '@redis/client';
 import { AdvanceTracker } from '../advance-tracker';
-import type { Driver, DriverOptions, Observation, ShardObservation } from '../model';
+import type {
+  Driver,
+  DriverOptions,
+  HeartbeatRecord,
+  HeartbeatStore,
+  Observation,
+  ShardObservation,
+} from '../model';
+import { firstSlot, hashTagForSlot } from './redis-slots';
 import {
   commandKind,
   infoNumber,
@@ -36,14 +44,59 @@ const INFO_SECTIONS = ['server', 'clients', 'replication', 'commandstats', 'clus
 /** Name visible in CLIENT LIST, so operators can tell the exporter's connection apart. */
 const CLIENT_NAME = 'datastore-exporter';
 
+/** Heartbeat keys live under this prefix, away from user data. */
+export const HEARTBEAT_KEY_PREFIX = '__datastore_exporter:heartbeat';
+
+/**
+ * The heartbeat key of a shard: standalone, one key; in a Cluster, one key per shard with a hash tag
+ * that maps into the shard's first slot, so the shard's own primary writes it and its replicas get it.
+ */
+export function heartbeatKey(shardId: string | undefined): string {
+  return shardId === undefined
+    ? HEARTBEAT_KEY_PREFIX
+    : `${HEARTBEAT_KEY_PREFIX}:{${hashTagForSlot(firstSlot(shardId))}}`;
+}
+
+export function parseHeartbeat(raw: string | null): HeartbeatRecord | undefined {
+  if (raw === null) return undefined;
+  try {
+    const v = JSON.parse(raw) as { t?: unknown; w?: unknown };
+    return typeof v.t === 'number' && typeof v.w === 'string'
+      ? { timestampSeconds: v.t, writerNodeId: v.w }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class RedisDriver implements Driver {
   private client?: Client;
   private multiSectionInfo = true;
   /** Command kinds survive reconnects: a command's flags do not change while a server runs. */
   private readonly kinds = new Map<string, CommandKind>();
   private readonly writes = new AdvanceTracker();
+  private clusterMode = false;
+  /** A Cluster replica serves reads of its master's slots only after READONLY, once per connection. */
+  private readonlySent = false;
 
   constructor(private readonly opts: DriverOptions) {}
+
+  readonly heartbeat: HeartbeatStore = {
+    write: async (shardId, record) => {
+      await this.command([
+        'SET',
+        heartbeatKey(shardId),
+        JSON.stringify({ t: record.timestampSeconds, w: record.writerNodeId }),
+      ]);
+    },
+    read: async (shardId) => {
+      if (this.clusterMode && !this.readonlySent) {
+        await this.command(['READONLY']);
+        this.readonlySent = true;
+      }
+      return parseHeartbeat(await this.command<string | null>(['GET', heartbeatKey(shardId)]));
+    },
+  };
 
   async connect(): Promise<void> {
     const { target, timeoutMs } = this.opts;
@@ -69,6 +122,7 @@ export class RedisDriver implements Driver {
       this.opts.logger.debug('redis connection error', { err: err.message }),
     );
     this.client = client as Client;
+    this.readonlySent = false;
     await client.connect();
   }
 
@@ -143,7 +197,8 @@ export class RedisDriver implements Driver {
     const offset = infoNumber(info, isReplica ? 'slave_repl_offset' : 'master_repl_offset');
     if (offset !== undefined && offset >= 0) shard.commitOffset = { value: offset, unit: 'bytes' };
 
-    if (info.get('cluster_enabled') === '1') {
+    this.clusterMode = info.get('cluster_enabled') === '1';
+    if (this.clusterMode) {
       const [myId, nodesText] = await Promise.all([
         this.command<string>(['CLUSTER', 'MYID']),
         this.command<string>(['CLUSTER', 'NODES']),

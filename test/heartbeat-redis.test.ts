@@ -1,0 +1,162 @@
+/**
+ * Heartbeat mode on real Redis replication: true lag in seconds where Redis itself has none.
+ * A delaying TCP proxy between the primary and one replica injects a real replication delay.
+ */
+import { startTestExporter, type TestExporter } from './support/exporter';
+import { find, value } from './support/metrics-text';
+import { startDelayProxy, type DelayProxy } from './support/delay-proxy';
+import { freePort, freePorts, sleep, waitFor } from './support/processes';
+import { startRedis, type RedisNode } from './support/redis';
+import { HEARTBEAT_KEY_PREFIX } from '../src/drivers/redis';
+
+const DELAY_S = 3;
+
+/** Samples a replica's reported lag once per collection. */
+async function lagSamples(exporter: TestExporter, n: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    await exporter.nextCollections(1);
+    samples.push(
+      value(await exporter.scrape(), 'datastore_shard_replication_lag_seconds', { shard_id: 'hb' }),
+    );
+  }
+  return samples;
+}
+
+describe('heartbeat mode, Redis primary + direct replica + delayed replica', () => {
+  let primary: RedisNode;
+  let direct: RedisNode;
+  let delayed: RedisNode;
+  let proxy: DelayProxy;
+  const exporters: TestExporter[] = [];
+
+  beforeAll(async () => {
+    const [p, r1, r2] = await freePorts(3);
+    primary = await startRedis(p!);
+    proxy = await startDelayProxy(p!, DELAY_S * 1000);
+    direct = await startRedis(r1!, ['--replicaof', '127.0.0.1', String(p)]);
+    delayed = await startRedis(r2!, ['--replicaof', '127.0.0.1', String(proxy.port)]);
+    for (const r of [direct, delayed]) {
+      await waitFor('replica in sync', () => r.info('replication').get('master_link_status') === 'up', 30000);
+    }
+    for (const n of [primary, direct, delayed]) {
+      exporters.push(await startTestExporter(['--target', n.url, '--heartbeat', '--cluster-id', 'hb']));
+    }
+    await Promise.all(exporters.map((e) => e.waitUp()));
+  }, 60000);
+  afterAll(async () => {
+    await Promise.all(exporters.map((e) => e.stop()));
+    await proxy?.close();
+    await Promise.all([primary, direct, delayed].map((n) => n?.stop()));
+  });
+
+  test('the primary writes its heartbeat key, never a lag; it never writes on a replica', async () => {
+    await waitFor('heartbeat on primary', () => primary.cli('GET', HEARTBEAT_KEY_PREFIX) !== '');
+    await exporters[0]!.nextCollections(2);
+    const record = JSON.parse(primary.cli('GET', HEARTBEAT_KEY_PREFIX)) as { t: number; w: string };
+    expect(Math.abs(record.t - Date.now() / 1000)).toBeLessThan(2);
+    const s = await exporters[0]!.scrape();
+    expect(record.w).toBe(find(s, 'datastore_node_info')[0]!.labels.node_id);
+    expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+    expect(value(s, 'datastore_shard_heartbeat_timestamp_seconds', { shard_id: 'hb' })).toBeGreaterThan(
+      Date.now() / 1000 - 2,
+    );
+    // Replicas are read-only and the exporter never tries: no write errors in their logs.
+    for (const e of exporters.slice(1)) expect(e.logs.join('\n')).not.toMatch(/heartbeat write failed/);
+  });
+
+  test('no delay: lag stays below 1 s, idle or under load', async () => {
+    await exporters[1]!.nextCollections(1);
+    const idle = await lagSamples(exporters[1]!, 4);
+    let writing = true;
+    const load = (async () => {
+      while (writing) {
+        primary.cli('INCR', 'load');
+        await sleep(50);
+      }
+    })();
+    const loaded = await lagSamples(exporters[1]!, 4);
+    writing = false;
+    await load;
+    console.log(
+      `redis heartbeat lag, no delay: idle ${idle.map((x) => x.toFixed(2))}, loaded ${loaded.map((x) => x.toFixed(2))}`,
+    );
+    for (const lag of [...idle, ...loaded]) {
+      expect(lag).toBeGreaterThanOrEqual(0);
+      expect(lag).toBeLessThan(1);
+    }
+  });
+
+  test(`injected delay of ${DELAY_S} s: reported lag within ±1 s of it`, async () => {
+    await waitFor(
+      'delayed heartbeat visible',
+      async () => find(await exporters[2]!.scrape(), 'datastore_shard_replication_lag_seconds').length === 1,
+      15000,
+    );
+    const samples = await lagSamples(exporters[2]!, 5);
+    console.log(`redis heartbeat lag, ${DELAY_S} s injected: ${samples.map((x) => x.toFixed(2))}`);
+    for (const lag of samples) expect(Math.abs(lag - DELAY_S)).toBeLessThanOrEqual(1);
+  });
+
+  test('a paused replica: its lag grows at the rate of wall time', async () => {
+    await waitFor(
+      'delayed heartbeat visible',
+      async () => find(await exporters[2]!.scrape(), 'datastore_shard_replication_lag_seconds').length === 1,
+      15000,
+    );
+    proxy.pause();
+    try {
+      await exporters[2]!.nextCollections(1);
+      // Each sample is read right after a collection; the wall time between them is what lag must gain.
+      const l0 = (await lagSamples(exporters[2]!, 1))[0]!;
+      const t0 = Date.now();
+      await sleep(3000);
+      const l1 = (await lagSamples(exporters[2]!, 1))[0]!;
+      const wall = (Date.now() - t0) / 1000;
+      console.log(
+        `redis heartbeat, paused replica: lag ${l0.toFixed(2)} -> ${l1.toFixed(2)} over ${wall.toFixed(2)} s`,
+      );
+      expect(Math.abs(l1 - l0 - wall)).toBeLessThanOrEqual(0.5);
+    } finally {
+      proxy.resume();
+    }
+  });
+
+  test('failover: the promoted replica takes over writing the heartbeat, with no configuration', async () => {
+    direct.cli('REPLICAOF', 'NO', 'ONE');
+    delayed.cli('REPLICAOF', '127.0.0.1', String(direct.port));
+    primary.cli('REPLICAOF', '127.0.0.1', String(direct.port));
+    try {
+      const directId = find(await exporters[1]!.scrape(), 'datastore_node_info')[0]!.labels.node_id;
+      await waitFor(
+        'heartbeat written by the new primary',
+        () => {
+          const raw = direct.cli('GET', HEARTBEAT_KEY_PREFIX);
+          return raw !== '' && (JSON.parse(raw) as { w: string }).w === directId;
+        },
+        10000,
+      );
+      // The old primary, now a replica, reads the new primary's heartbeat: small lag again.
+      await waitFor(
+        'old primary in sync',
+        () => primary.info('replication').get('master_link_status') === 'up',
+        20000,
+      );
+      await exporters[0]!.nextCollections(2);
+      expect(
+        value(await exporters[0]!.scrape(), 'datastore_shard_replication_lag_seconds', { shard_id: 'hb' }),
+      ).toBeLessThan(1);
+    } finally {
+      primary.cli('REPLICAOF', 'NO', 'ONE');
+      direct.cli('REPLICAOF', '127.0.0.1', String(primary.port));
+      delayed.cli('REPLICAOF', '127.0.0.1', String(proxy.port));
+    }
+  });
+
+  test('--heartbeat on a driver without heartbeat support is a configuration error', async () => {
+    const port = await freePort();
+    await expect(startTestExporter(['--target', `kafka://127.0.0.1:${port}`, '--heartbeat'])).rejects.toThrow(
+      /--heartbeat is not supported by the kafka driver/,
+    );
+  });
+});
