@@ -10,6 +10,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDashboards, DASHBOARD_UIDS, renderDashboard } from '../scripts/dashboards/dashboards';
+import { MODEL_HELP } from '../src/exposition';
 import {
   allRules,
   dashboardQueries,
@@ -22,10 +23,11 @@ import {
   type DashboardJson,
 } from './support/prometheus';
 
-/** Metric names of the contract, read from the source that defines them. */
+/** Metric names of the contract, from the sources that define them: the model metrics
+ * (src/exposition.ts) and the exporter's own (prom-client metrics in src/metrics.ts). */
 function contractMetrics(): Set<string> {
   const src = readFileSync(join(ROOT, 'src', 'metrics.ts'), 'utf8');
-  return new Set([...src.matchAll(/name: '([a-z_]+)'/g)].map((m) => m[1]!));
+  return new Set([...Object.keys(MODEL_HELP), ...[...src.matchAll(/name: '([a-z_]+)'/g)].map((m) => m[1]!)]);
 }
 
 /** Series that carry cluster_id and so must be filtered by it directly. */
