@@ -12,6 +12,7 @@ import { parseTarget, readSecretFile } from './target';
 import type { Target } from './model';
 import type { ProbeSettings } from './probe';
 import { loadProbeConfig } from './probe-config';
+import { loadWebConfig, type WebConfig } from './web-config';
 
 export interface Config {
   target: Target;
@@ -31,6 +32,8 @@ export interface Config {
   driverExtra: Record<string, string>;
   /** Heartbeat mode (--heartbeat): the write interval; undefined when off. */
   heartbeatIntervalMs?: number;
+  /** TLS, basic auth, headers and rate limit from --web.config.file; undefined: plain HTTP, open. */
+  web?: WebConfig;
 }
 
 /**
@@ -74,6 +77,11 @@ export const FLAGS: FlagSpec[] = [
     env: ['DATASTORE_WEB_TELEMETRY_PATH'],
     help: 'Path under which to expose metrics.',
     default: '/metrics',
+  },
+  {
+    name: 'web.config.file',
+    env: ['DATASTORE_WEB_CONFIG_FILE'],
+    help: "exporter-toolkit's web configuration file (YAML): TLS, client certificates, basic auth with bcrypt hashes, headers, rate limit (docs/security.md).",
   },
   {
     name: 'collect.interval',
@@ -351,6 +359,8 @@ export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): Server
   const telemetryPath = get('web.telemetry-path')!;
   if (!telemetryPath.startsWith('/')) throw new ConfigError('--web.telemetry-path must start with "/"');
   const listen = parseListenAddress(get('web.listen-address')!);
+  const webConfigFile = get('web.config.file');
+  const web = webConfigFile ? loadWebConfig(webConfigFile) : undefined;
 
   const driver = target ? DRIVERS.find((d) => d.schemes.includes(target.scheme))! : undefined;
   const driverExtra: Record<string, string> = {};
@@ -383,5 +393,6 @@ export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): Server
     logLevel,
     logFormat,
     driverExtra,
+    web,
   };
 }

@@ -15,6 +15,7 @@ import { ProbeService } from './probe';
 import { agentVersion } from './replicante-api';
 import { createApp } from './server';
 import { EXPORTER_VERSION } from './version';
+import { listenWeb } from './web-server';
 
 export interface RunningExporter {
   collector: Collector;
@@ -101,17 +102,19 @@ export async function startServer(
     processMetrics: options.processMetrics,
     probe,
     agentVersion: agentVersion(readBuildInfo(), EXPORTER_VERSION),
+    web: config.web,
   });
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.listenPort, config.listenHost ?? '', () => resolve(s));
-    s.once('error', reject);
-  });
+  for (const warning of config.web?.warnings ?? []) logger.warn(warning);
+  const server: Server = await listenWeb(app, config.web, config.listenPort, config.listenHost, logger);
   const port = (server.address() as AddressInfo).port;
   logger.info('listening', {
     address: `${config.listenHost ?? ''}:${port}`,
     path: config.telemetryPath,
     probe: probe ? '/probe' : undefined,
+    tls: config.web ? !!config.web.tls : undefined,
+    client_auth: config.web?.tls?.clientAuth,
+    basic_auth_users: config.web ? config.web.users.size : undefined,
   });
   collector?.start();
 

@@ -21,6 +21,8 @@ import type { Snapshot } from './model';
 import type { ProbeService } from './probe';
 import { agentInfo, datastoreInfo, errorBody, shardsInfo, type AgentVersion } from './replicante-api';
 import { EXPORTER_VERSION } from './version';
+import type { WebConfig } from './web-config';
+import { OPEN_PATHS, webGuard } from './web-server';
 
 const gzipAsync = promisify(gzip);
 
@@ -35,6 +37,8 @@ export interface AppOptions {
   probe?: ProbeService;
   /** For /api/unstable/info/agent; default: the package version, checkout and taint "unknown". */
   agentVersion?: AgentVersion;
+  /** --web.config.file: basic auth, headers and rate limit guard every route (TLS is the listener's). */
+  web?: WebConfig;
 }
 
 /** Replicante's agent API root (its agents' `APIRoot::UnstableAPI`). */
@@ -73,6 +77,11 @@ function escapeHtml(text: string): string {
 export function createApp(opts: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
+  if (opts.web) {
+    // Health paths stay open to kubelet/Docker probes (web-server.ts), unless one IS the metrics path.
+    const openPaths = OPEN_PATHS.filter((p) => p.toLowerCase() !== opts.telemetryPath.toLowerCase());
+    app.use(webGuard(opts.web, openPaths));
+  }
   const { state, probe } = opts;
   const renderer = state ? new MetricsRenderer(state, opts.processMetrics ?? true) : undefined;
   // Without a collector, /metrics is the exporter's own process and build metrics (and the probe ones).
