@@ -62,6 +62,11 @@ export const FLAGS: FlagSpec[] = [
     help: `Datastore URL of the local node; the scheme picks the driver (${supportedSchemes().join(', ')}).`,
   },
   {
+    name: 'target.file',
+    env: ['DATASTORE_TARGET_FILE'],
+    help: 'File holding the whole --target URL, for URLs with credentials in them (e.g. the uri key of a Kubernetes Secret an operator wrote); instead of --target.',
+  },
+  {
     name: 'target.password-file',
     env: ['DATASTORE_PASSWORD_FILE', 'DATASTORE_TARGET_PASSWORD_FILE'],
     help: 'File holding the datastore password (takes precedence over a password in the URL).',
@@ -331,14 +336,32 @@ export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): Server
     if (stray) throw new ConfigError(`--${stray} needs --probe.config-file (probing is off without it)`);
   }
 
-  const rawTarget = get('target');
+  const targetFile = get('target.file');
+  let rawTarget = get('target');
+  if (targetFile) {
+    if (rawTarget) throw new ConfigError('give --target or --target.file, not both');
+    // A trailing newline is dropped by readSecretFile; surrounding blanks are never part of a URL.
+    rawTarget = readSecretFile(targetFile, '--target.file').trim();
+    if (!rawTarget) throw new ConfigError(`--target.file ${JSON.stringify(targetFile)} is empty`);
+  }
   if (!rawTarget && !probe) {
     throw new ConfigError(`${TARGET_REQUIRED} (or --probe.config-file to serve only /probe)`);
   }
   const passwordFile = get('target.password-file');
   if (passwordFile && !rawTarget) throw new ConfigError('--target.password-file needs --target');
   const password = passwordFile ? readSecretFile(passwordFile, '--target.password-file') : undefined;
-  const target = rawTarget ? parseTarget(rawTarget, password) : undefined;
+  let target: Target | undefined;
+  try {
+    target = rawTarget ? parseTarget(rawTarget, password) : undefined;
+  } catch (err) {
+    // parseTarget's messages say --target; name the file the URL came from instead.
+    if (targetFile && err instanceof ConfigError) {
+      throw new ConfigError(
+        `--target.file ${JSON.stringify(targetFile)}: ${err.message.replace(/^--target /, 'the URL ')}`,
+      );
+    }
+    throw err;
+  }
 
   const interval = validateInterval(parseDuration(get('collect.interval')!, 'collect.interval'));
   const timeoutMs = parseDuration(get('collect.timeout')!, 'collect.timeout');

@@ -56,14 +56,25 @@ export function parseTarget(raw: string, passwordFromFile?: string): Target {
   if (!url.hostname) throw new ConfigError(`--target ${redactUrl(url)} has no host`);
   const port = url.port ? Number(url.port) : driver.defaultPort;
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  const password = passwordFromFile ?? (url.password ? decodeURIComponent(url.password) : undefined);
+  const password = passwordFromFile ?? (url.password ? decodeCredential(url.password, url) : undefined);
   return {
     scheme,
     url,
     redactedUrl: redactUrl(url),
     host,
     port,
-    username: url.username ? decodeURIComponent(url.username) : undefined,
+    username: url.username ? decodeCredential(url.username, url) : undefined,
     password,
   };
+}
+
+/** Percent-decodes a user or password; a broken escape ('%E0') is a ConfigError, not a URIError. */
+function decodeCredential(text: string, url: URL): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new ConfigError(
+      `--target ${redactUrl(url)}: the user or password has a malformed %-escape (write a literal % as %25)`,
+    );
+  }
 }
