@@ -20,7 +20,7 @@ import type { Shard, Snapshot } from '../src/model';
 import { freePort, freePorts, tempDir, waitFor } from '../test/support/processes';
 import { startRedis, type RedisNode } from '../test/support/redis';
 import { startPgCluster, type PgCluster } from '../test/support/postgres';
-import { startMariadb, type MariadbNode } from '../test/support/mariadb';
+import { EXPORTER_PASSWORD, EXPORTER_USER, startMariadb, type MariadbNode } from '../test/support/mariadb';
 import { runKafkaMetadataBench } from './kafka-metadata';
 
 const SCRAPES = Number(process.env.BENCH_SCRAPES ?? 300);
@@ -124,6 +124,8 @@ async function compare(
       const url = `http://127.0.0.1:${peerPort}/metrics`;
       await waitMetrics(url, (t) => /_up 1$/m.test(t));
       rows.push({ datastore, exporter: peer.bin.split('/').pop()!, f: await measure(url, them.pid!, load) });
+    } catch (err) {
+      console.log(`(${peer.bin} did not come up against ${datastore}: ${(err as Error).message})`);
     } finally {
       them.kill('SIGKILL');
     }
@@ -211,9 +213,12 @@ async function benchMariadb(): Promise<Row[]> {
   const node: MariadbNode = await startMariadb(await freePort(), 1);
   const dir = tempDir('bench-my');
   try {
-    // mysqld_exporter as root over the Unix socket (its collectors want more than our least privileges).
+    // mysqld_exporter with the same least-privilege user as ours (it insists on a password in my.cnf).
     const cnf = join(dir.path, 'my.cnf');
-    writeFileSync(cnf, `[client]\nuser=root\nsocket=${node.socket}\n`);
+    writeFileSync(
+      cnf,
+      `[client]\nuser=${EXPORTER_USER}\npassword=${EXPORTER_PASSWORD}\nhost=127.0.0.1\nport=${node.port}\n`,
+    );
     // Minus this measuring session itself.
     const load = async (): Promise<Record<string, number>> => ({
       connections: node.globalStatus('Connections') - 1,
