@@ -23,10 +23,25 @@
  *
  * The exporter's own statements are SHOW statements, which count in Com_show_*, not in Com_select;
  * the one SELECT (performance_schema, MySQL replicas only) is subtracted from reads.
+ *
+ * Heartbeat mode (mysql-heartbeat.ts): the primary upserts one row of datastore_exporter.heartbeat
+ * in START TRANSACTION READ WRITE; every node SELECTs it after the SHOW statements (one more round
+ * trip, and one more SELECT subtracted from reads). The row's seq counts every heartbeat ever
+ * written, so each node keeps heartbeat transactions out of the GTID position that last-op follows
+ * and heartbeat statements out of writes_total (heartbeat-exclusion.ts).
  */
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2';
 import { AdvanceTracker } from '../advance-tracker';
-import type { Driver, DriverOptions, Observation } from '../model';
+import type { Driver, DriverOptions, HeartbeatRecord, HeartbeatStore, Observation } from '../model';
+import { CounterWithoutHeartbeats } from './heartbeat-exclusion';
+import {
+  CREATE_HEARTBEAT_STATEMENTS,
+  HEARTBEAT_READ_SQL,
+  HEARTBEAT_TABLE,
+  heartbeatUpsertSql,
+  parseHeartbeatRow,
+  type HeartbeatRow,
+} from './mysql-heartbeat';
 import {
   APPLIER_QUERY,
   GLOBAL_VARIABLES,
@@ -56,6 +71,23 @@ function inList(names: readonly string[]): string {
   return names.map((n) => `'${n}'`).join(', ');
 }
 
+/** A mysql2 error's code. */
+function errorCode(err: unknown): string | undefined {
+  return (err as { code?: string }).code;
+}
+
+/** The heartbeat table or its database is not there. */
+function isMissingTable(err: unknown): boolean {
+  return /^(ER_NO_SUCH_TABLE|ER_BAD_DB_ERROR)$/.test(errorCode(err) ?? '');
+}
+
+/** This user may not use it. */
+function isDenied(err: unknown): boolean {
+  return /^(ER_TABLEACCESS_DENIED_ERROR|ER_DBACCESS_DENIED_ERROR|ER_COLUMNACCESS_DENIED_ERROR|ER_SPECIFIC_ACCESS_DENIED_ERROR)$/.test(
+    errorCode(err) ?? '',
+  );
+}
+
 const VARIABLES_QUERY = `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${inList(GLOBAL_VARIABLES)})`;
 const STATUS_QUERY = `SHOW GLOBAL STATUS WHERE Variable_name IN (${inList(STATUS_VARIABLES)})`;
 
@@ -71,8 +103,33 @@ export class MysqlDriver implements Driver {
   private readonly writes = new AdvanceTracker();
   /** Per channel: when the exporter last saw its IO thread connected (survives reconnects). */
   private ioLastConnectedAt = new Map<string, number>();
+  /** The connection's session settings (read-only, UTC, timeout) are in place. */
+  private sessionReady = false;
+
+  // Heartbeat mode (docs/mysql.md "Heartbeat mode"). The core calls heartbeat.read() after each
+  // observe() only in heartbeat mode: from the first call on, each collection also reads the row.
+  private heartbeatWanted = false;
+  /** The replicated heartbeat row as the latest collection read it. */
+  private heartbeatRow?: HeartbeatRow;
+  /** The latest collection found no heartbeat table. */
+  private heartbeatTableMissing = false;
+  private heartbeatDeniedWarned = false;
+  /** Set when the user may not create the missing table: writes wait for an operator to create it. */
+  private heartbeatCreateDenied?: string;
+  /** writes_total and the GTID position without heartbeat writes (heartbeat-exclusion.ts). */
+  private readonly clientWrites = new CounterWithoutHeartbeats();
+  private readonly clientPosition = new CounterWithoutHeartbeats();
 
   constructor(private readonly opts: DriverOptions) {}
+
+  readonly heartbeat: HeartbeatStore = {
+    write: (shardId, record) => this.writeHeartbeat(shardId, record),
+    read: async () => {
+      // Only the whole dataset exists here; the row was read by the latest collection.
+      this.heartbeatWanted = true;
+      return this.heartbeatRow?.record;
+    },
+  };
 
   async connect(): Promise<void> {
     const { target, timeoutMs } = this.opts;
@@ -99,6 +156,10 @@ export class MysqlDriver implements Driver {
     if (this.core !== core) throw new Error('mysql connection closed while connecting');
     this.conn = core.promise();
     this.ownSelects = 0;
+    this.sessionReady = false;
+    // Tried again on each connection: a GRANT given since the last failure takes effect on reconnect.
+    this.heartbeatDeniedWarned = false;
+    this.heartbeatCreateDenied = undefined;
     // Tried again on each connection: a GRANT given since the last warning takes effect on reconnect.
     this.applierTableReadable = true;
 
@@ -110,12 +171,14 @@ export class MysqlDriver implements Driver {
     // A statement the client gave up on must not keep running on the server either.
     const serverTimeout = serverTimeoutSetting(server, timeoutMs);
     await this.query(`SET SESSION time_zone = '+00:00'${serverTimeout ? `, ${serverTimeout}` : ''}`);
+    this.sessionReady = true;
   }
 
   async close(): Promise<void> {
     const core = this.core;
     this.core = undefined;
     this.conn = undefined;
+    this.sessionReady = false;
     // destroy(), not end(): end() would wait for queries in flight on a hung server.
     core?.destroy();
   }
@@ -172,6 +235,85 @@ export class MysqlDriver implements Driver {
     }
   }
 
+  /**
+   * One heartbeat write (the core calls it on the primary only). The session is read-only, so the
+   * write runs in an explicit START TRANSACTION READ WRITE; a replica with read_only refuses it anyway.
+   * Other statements of this connection (a collection's SHOW statements) may run between ours: they
+   * only read. Creates the database and table on the first write when missing and the user may.
+   */
+  private async writeHeartbeat(shardId: string | undefined, record: HeartbeatRecord): Promise<void> {
+    // Before the session is UTC, FROM_UNIXTIME would store local time.
+    if (!this.sessionReady) throw new Error('mysql connection is not open');
+    // Known to be missing and not ours to create: do not bother the server each time.
+    if (this.heartbeatCreateDenied && this.heartbeatTableMissing) throw new Error(this.heartbeatCreateDenied);
+    try {
+      await this.upsertHeartbeat(shardId, record);
+      return;
+    } catch (err) {
+      if (!isMissingTable(err)) throw err;
+    }
+    await this.createHeartbeatTable();
+    await this.upsertHeartbeat(shardId, record);
+  }
+
+  private async upsertHeartbeat(shardId: string | undefined, record: HeartbeatRecord): Promise<void> {
+    await this.query('START TRANSACTION READ WRITE');
+    try {
+      await this.query(heartbeatUpsertSql(shardId, record));
+      await this.query('COMMIT');
+    } catch (err) {
+      await this.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** DDL is refused in a read-only session (even inside START TRANSACTION READ WRITE): lifted for it. */
+  private async createHeartbeatTable(): Promise<void> {
+    await this.query('SET SESSION TRANSACTION READ WRITE');
+    try {
+      for (const sql of CREATE_HEARTBEAT_STATEMENTS) await this.query(sql);
+      this.heartbeatCreateDenied = undefined;
+      this.opts.logger.info('created the heartbeat table', { table: HEARTBEAT_TABLE });
+    } catch (err) {
+      if (!isDenied(err)) throw err;
+      this.heartbeatCreateDenied =
+        `heartbeat table ${HEARTBEAT_TABLE} does not exist and this user may not create it ` +
+        `(${(err as Error).message}): create it once as shown in docs/mysql.md, "Heartbeat mode"`;
+      throw new Error(this.heartbeatCreateDenied);
+    } finally {
+      await this.query('SET SESSION TRANSACTION READ ONLY').catch(async (err: unknown) => {
+        // The session must never stay writable: drop it (the collector reconnects).
+        this.opts.logger.warn('could not make the session read-only again: closing it', {
+          err: (err as Error).message,
+        });
+        await this.close();
+      });
+    }
+  }
+
+  /** The replicated heartbeat row; undefined when there is none, no table, or no SELECT on it. */
+  private async readHeartbeat(): Promise<HeartbeatRow | undefined> {
+    try {
+      const row = parseHeartbeatRow(await this.query(HEARTBEAT_READ_SQL));
+      this.heartbeatTableMissing = false;
+      return row;
+    } catch (err) {
+      if (isMissingTable(err)) {
+        this.heartbeatTableMissing = true;
+        return undefined;
+      }
+      if (!isDenied(err)) throw err;
+      if (!this.heartbeatDeniedWarned) {
+        this.heartbeatDeniedWarned = true;
+        this.opts.logger.warn(
+          `cannot read the heartbeat table ${HEARTBEAT_TABLE}: grant SELECT on it (docs/mysql.md)`,
+          { err: (err as Error).message },
+        );
+      }
+      return undefined;
+    }
+  }
+
   async observe(): Promise<Observation> {
     const server = this.server;
     if (!server) throw new Error('mysql connection is not open');
@@ -181,13 +323,28 @@ export class MysqlDriver implements Driver {
     const ownSelectsCounted = this.ownSelects;
     const channels = (await this.query(replicaStatusStatement(server))).map(normalizeReplicaStatusRow);
     const isReplica = channels.length > 0;
+    // After the counters and the position: a heartbeat committing in between is then seen in the
+    // row's seq first, which heartbeat-exclusion.ts carries over instead of counting it twice.
+    const heartbeat = this.heartbeatWanted ? await this.readHeartbeat() : undefined;
+    this.heartbeatRow = heartbeat;
     const now = Date.now() / 1000;
 
-    const applied = server.flavour === 'mysql' && isReplica ? await this.lastApplied() : undefined;
+    // In heartbeat mode the last applied transaction is mostly a heartbeat: the GTID rule below
+    // (heartbeats excluded) stands in for it.
+    const applied =
+      server.flavour === 'mysql' && isReplica && !heartbeat ? await this.lastApplied() : undefined;
 
-    const { reads, writes } = operationCounters(status);
+    const { reads, writes: rawWrites } = operationCounters(status);
+    // Every heartbeat is one transaction (one GTID) wherever it is applied, and one write statement
+    // where it is executed: on the primary, and on a MariaDB replica, whose applier counts replicated
+    // statements and row events in Com_* (a MySQL replica's row-based applier does not).
+    const heartbeatsInWrites = !isReplica || server.flavour === 'mariadb' ? heartbeat?.seq : undefined;
+    const writes =
+      rawWrites === undefined ? undefined : this.clientWrites.observe(rawWrites, heartbeatsInWrites);
     const offset = commitOffset(server, vars, isReplica);
-    const positionAdvancedAt = offset ? this.position.observe(offset.value, now) : undefined;
+    const clientPosition = offset ? this.clientPosition.observe(offset.value, heartbeat?.seq) : undefined;
+    const positionAdvancedAt =
+      clientPosition === undefined ? undefined : this.position.observe(clientPosition, now);
     const writesAdvancedAt = writes === undefined ? undefined : this.writes.observe(writes, now);
 
     const seen = new Map<string, number>();
