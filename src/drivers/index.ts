@@ -44,9 +44,16 @@ export const DRIVERS: readonly DriverRegistration[] = [
     name: 'postgresql',
     schemes: ['postgresql', 'postgres'],
     defaultPort: 5432,
+    heartbeat: true,
     create: lazy(() => require('./postgresql')),
   },
-  { name: 'mysql', schemes: ['mysql', 'mariadb'], defaultPort: 3306, create: lazy(() => require('./mysql')) },
+  {
+    name: 'mysql',
+    schemes: ['mysql', 'mariadb'],
+    defaultPort: 3306,
+    heartbeat: true,
+    create: lazy(() => require('./mysql')),
+  },
   { name: 'mongodb', schemes: ['mongodb'], defaultPort: 27017, create: lazy(() => require('./mongodb')) },
   {
     name: 'zookeeper',
