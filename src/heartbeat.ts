@@ -40,6 +40,7 @@ export interface HeartbeatSource {
 export class HeartbeatWriter {
   private timer?: NodeJS.Timeout;
   private inFlight = false;
+  private failing = false;
 
   constructor(
     private readonly store: HeartbeatStore,
@@ -73,9 +74,14 @@ export class HeartbeatWriter {
           ),
         ),
       );
+      if (this.failing) this.logger.info('heartbeat writes resumed');
+      this.failing = false;
     } catch (err) {
       // Not fatal: the collection reports the datastore's health; replicas will see the lag grow.
-      this.logger.warn('heartbeat write failed', { err: (err as Error).message });
+      // Warn once per run of failures (a missing privilege would fail every tick), then debug.
+      const log = this.failing ? this.logger.debug : this.logger.warn;
+      log.call(this.logger, 'heartbeat write failed', { err: (err as Error).message });
+      this.failing = true;
     } finally {
       this.inFlight = false;
     }
