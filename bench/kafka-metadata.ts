@@ -187,7 +187,7 @@ export async function runKafkaMetadataBench(): Promise<KafkaBenchResult[]> {
   return results;
 }
 
-function format(r: KafkaBenchResult): string {
+export function formatKafkaBenchResult(r: KafkaBenchResult): string {
   const ms = (v: number) => `${v.toFixed(2)} ms`;
   return [
     `partitions=${r.scenario.partitions} brokers=${r.scenario.brokers} rf=${r.scenario.replicationFactor}`,
@@ -209,7 +209,7 @@ if (require.main === module) {
       console.log(
         `kafka-metadata bench (node ${process.version}, median of 15 collections after 3 warm-ups)`,
       );
-      for (const r of results) console.log(format(r));
+      for (const r of results) console.log(formatKafkaBenchResult(r));
     },
     (err: unknown) => {
       console.error(err);

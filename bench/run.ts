@@ -21,7 +21,7 @@ import { freePort, freePorts, tempDir, waitFor } from '../test/support/processes
 import { startRedis, type RedisNode } from '../test/support/redis';
 import { startPgCluster, type PgCluster } from '../test/support/postgres';
 import { EXPORTER_PASSWORD, EXPORTER_USER, startMariadb, type MariadbNode } from '../test/support/mariadb';
-import { runKafkaMetadataBench } from './kafka-metadata';
+import { formatKafkaBenchResult, runKafkaMetadataBench } from './kafka-metadata';
 
 const SCRAPES = Number(process.env.BENCH_SCRAPES ?? 300);
 const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -341,7 +341,7 @@ async function main(): Promise<void> {
   if (only.includes('scale')) await benchScale();
   if (only.includes('kafka')) {
     console.log('\n## Kafka: one collection for a broker with N partitions (bench/kafka-metadata.ts)\n');
-    await runKafkaMetadataBench();
+    for (const r of await runKafkaMetadataBench()) console.log(formatKafkaBenchResult(r));
   }
 }
 
