@@ -2,7 +2,7 @@
  * Real etcd members for tests (Debian etcd-server 3.4, etcdctl from etcd-client): a cluster of N
  * members on free loopback ports, each in the foreground with its own temporary data directory.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { freePorts, requireBinary, startProcess, tempDir, waitFor, type ServerProcess } from './processes';
 
@@ -88,9 +88,12 @@ interface MemberSpec {
   name: string;
   clientPort: number;
   peerPort: number;
+  /** The peer port the other members are told to dial (a proxy in front of peerPort); default peerPort. */
+  advertisedPeerPort?: number;
 }
 
 const peerUrl = (m: MemberSpec): string => `http://127.0.0.1:${m.peerPort}`;
+const advertisedPeerUrl = (m: MemberSpec): string => `http://127.0.0.1:${m.advertisedPeerPort ?? m.peerPort}`;
 
 function startMember(
   spec: MemberSpec,
@@ -112,9 +115,9 @@ function startMember(
     '--listen-peer-urls',
     peerUrl(spec),
     '--initial-advertise-peer-urls',
-    peerUrl(spec),
+    advertisedPeerUrl(spec),
     '--initial-cluster',
-    initialCluster.map((m) => `${m.name}=${peerUrl(m)}`).join(','),
+    initialCluster.map((m) => `${m.name}=${advertisedPeerUrl(m)}`).join(','),
     '--initial-cluster-state',
     state,
     '--initial-cluster-token',
@@ -160,7 +163,17 @@ export async function waitHealthy(m: EtcdMember, timeoutMs = 20000): Promise<voi
   );
 }
 
-export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
+export async function startEtcdCluster(
+  size: number,
+  options: {
+    /** Peer port to advertise per member name (a proxy in front of the member's real peer port). */
+    advertisedPeerPorts?: Map<string, number>;
+    /** Extra etcd flags per member name. */
+    memberArgs?: (name: string) => string[];
+    /** Called with the real peer port of each member before any starts (to point proxies at it). */
+    onPeerPorts?: (ports: Map<string, number>) => Promise<void>;
+  } = {},
+): Promise<EtcdCluster> {
   requireBinary(ETCD, 'the Debian package etcd-server');
   requireBinary(ETCDCTL, 'the Debian package etcd-client');
   const ports = await freePorts(size * 2);
@@ -168,13 +181,15 @@ export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
     name: `m${i + 1}`,
     clientPort: ports[2 * i]!,
     peerPort: ports[2 * i + 1]!,
+    advertisedPeerPort: options.advertisedPeerPorts?.get(`m${i + 1}`),
   }));
+  await options.onPeerPorts?.(new Map(specs.map((s) => [s.name, s.peerPort])));
   const dirs: { remove(): void }[] = [];
   const members = specs.map((spec) => {
     const dir = tempDir(`etcd-${spec.name}`);
     dirs.push(dir);
     // On restart the data directory already holds the membership: the --initial-* flags are ignored.
-    return member(spec, () => startMember(spec, specs, 'new', dir.path));
+    return member(spec, () => startMember(spec, specs, 'new', dir.path, options.memberArgs?.(spec.name)));
   });
   const cluster: EtcdCluster = {
     members,
@@ -217,7 +232,13 @@ export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
       for (const d of dirs) d.remove();
     },
   };
-  await Promise.all(members.map((m) => waitHealthy(m)));
+  try {
+    await Promise.all(members.map((m) => waitHealthy(m)));
+  } catch (err) {
+    // Do not leave members (and their data directories) behind when the cluster never formed.
+    await cluster.stop();
+    throw err;
+  }
   return cluster;
 }
 
@@ -310,5 +331,149 @@ export function makeCertificates(dir: string): {
     keyFile: `${dir}/server.key`,
     clientCertFile: `${dir}/client.crt`,
     clientKeyFile: `${dir}/client.key`,
+  };
+}
+
+/**
+ * Delays what the other members send to ONE member over etcd's peer (raft) links, while every
+ * member keeps running: the etcd analogue of a slow replication link.
+ */
+export interface PeerLinkDelay {
+  /** Delays (and pause() holds back) the raft traffic received by this member (hex id). */
+  delayMember(memberId: string | undefined): Promise<void>;
+  /** The delay in ms, applied to bytes arriving from now on. */
+  setDelay(ms: number): Promise<void>;
+  /** Holds back everything sent to the member (delivered, in order, on resume). */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+}
+
+export interface DelayedEtcdCluster extends EtcdCluster {
+  peerDelay: PeerLinkDelay;
+}
+
+/**
+ * The proxies, run in a child Node process: this test process blocks its event loop in every
+ * execFileSync(etcdctl) (up to --command-timeout), and in-process proxies would then stall every
+ * raft message, which stalls the cluster, which makes etcdctl time out: a deadlock.
+ *
+ * etcd peers exchange raft messages on long-lived HTTP streams: member F RECEIVES from member L on a
+ * stream that F opened to L's advertised peer URL (`GET /raft/stream/{msgappv2,message}/<F's id>`),
+ * and L receives F's acknowledgements on the stream L opened to F. So each member advertises a proxy
+ * in front of its real peer port, and the proxies delay only the response bytes of the streams opened
+ * by the chosen member: what any leader sends to it is late, what it answers is not.
+ */
+const PEER_PROXY_SCRIPT = `
+const net = require('node:net');
+const control = { memberId: undefined, delayMs: 0, paused: false };
+const held = [];
+const upstreams = [];
+function proxy(index) {
+  return net.createServer((client) => {
+    const upstream = net.connect({ port: upstreams[index], host: '127.0.0.1' });
+    let from;
+    let sniffed = '';
+    const delayed = () => from !== undefined && from === control.memberId;
+    client.on('data', (chunk) => {
+      if (from === undefined && sniffed.length < 4096) {
+        sniffed += chunk.toString('latin1');
+        from = (/^GET \\/raft\\/stream\\/[a-z0-9]+\\/([0-9a-f]+) /.exec(sniffed) || [])[1];
+      }
+      upstream.write(chunk);
+    });
+    let chain = Promise.resolve();
+    upstream.on('data', (chunk) => {
+      const due = Date.now() + (delayed() ? control.delayMs : 0);
+      chain = chain.then(() => new Promise((resolve) => {
+        const deliver = () => {
+          if (control.paused && delayed()) { held.push(deliver); return; }
+          if (!client.destroyed) client.write(chunk);
+          resolve();
+        };
+        setTimeout(deliver, Math.max(0, due - Date.now()));
+      }));
+    });
+    const closeBoth = () => { client.destroy(); upstream.destroy(); };
+    for (const s of [client, upstream]) { s.on('close', closeBoth); s.on('error', closeBoth); }
+  });
+}
+const count = Number(process.argv[1]);
+const servers = Array.from({ length: count }, (_, i) => proxy(i));
+Promise.all(servers.map((s) => new Promise((r) => s.listen(0, '127.0.0.1', () => r(s.address().port)))))
+  .then((ports) => process.send({ ports }));
+process.on('message', (m) => {
+  if (m.upstreams) upstreams.push(...m.upstreams);
+  if ('memberId' in m) control.memberId = m.memberId;
+  if (m.delayMs !== undefined) control.delayMs = m.delayMs;
+  if (m.paused === true) control.paused = true;
+  if (m.paused === false) { control.paused = false; for (const d of held.splice(0)) d(); }
+  process.send({ ack: m.seq });
+});
+process.on('disconnect', () => process.exit(0));
+`;
+
+/**
+ * A cluster whose members reach each other only through proxies that can delay what one member
+ * receives (see PEER_PROXY_SCRIPT). `memberArgs` gives members extra flags, e.g. an election timeout
+ * longer than the delay for the delayed member, so that silence from the leader does not make it
+ * campaign (that would disrupt the cluster: etcd 3.4 has pre-vote off by default).
+ */
+export async function startDelayedEtcdCluster(
+  size: number,
+  memberArgs?: (name: string) => string[],
+): Promise<DelayedEtcdCluster> {
+  const child = spawn(process.execPath, ['-e', PEER_PROXY_SCRIPT, String(size)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const acks = new Map<number, () => void>();
+  let seq = 0;
+  const ports = await new Promise<number[]>((resolve, reject) => {
+    child.once('error', reject);
+    child.on('message', (m: { ports?: number[]; ack?: number }) => {
+      if (m.ports) resolve(m.ports);
+      if (m.ack !== undefined) acks.get(m.ack)?.();
+    });
+  });
+  /** Sends a control message; resolves once the proxy process has applied it. */
+  const send = (message: object): Promise<void> =>
+    new Promise((resolve) => {
+      const id = ++seq;
+      acks.set(id, () => {
+        acks.delete(id);
+        resolve();
+      });
+      child.send({ ...message, seq: id });
+    });
+  const names = Array.from({ length: size }, (_, i) => `m${i + 1}`);
+  const stopProxies = async (): Promise<void> => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill();
+    await exited;
+  };
+  let cluster: EtcdCluster;
+  try {
+    cluster = await startEtcdCluster(size, {
+      advertisedPeerPorts: new Map(names.map((n, i) => [n, ports[i]!])),
+      memberArgs,
+      onPeerPorts: (peerPorts) => send({ upstreams: names.map((n) => peerPorts.get(n)) }),
+    });
+  } catch (err) {
+    await stopProxies();
+    throw err;
+  }
+  const peerDelay: PeerLinkDelay = {
+    delayMember: (memberId) => send({ memberId: memberId ?? null }),
+    setDelay: (ms) => send({ delayMs: ms }),
+    pause: () => send({ paused: true }),
+    resume: () => send({ paused: false }),
+  };
+  return {
+    ...cluster,
+    peerDelay,
+    async stop() {
+      await cluster.stop();
+      await stopProxies();
+    },
   };
 }

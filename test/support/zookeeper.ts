@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { startDelayProxy, type DelayProxy } from './delay-proxy';
 import { freePorts, requireBinary, startProcess, tempDir, waitFor, type ServerProcess } from './processes';
 
 export const JAVA = '/usr/bin/java';
@@ -195,6 +196,98 @@ export async function startEnsemble(): Promise<ZkEnsemble> {
   return ensemble;
 }
 
+export interface ZkDelayedEnsemble extends ZkEnsemble {
+  /** Server 1: it reaches the other servers' quorum (leader) ports only through `proxy`. */
+  delayed: ZkServer;
+  /**
+   * Delays (or, paused, holds back) everything a leader sends to server 1: proposals, commits and
+   * pings. One proxy per other server, driven together, so whichever of them leads, it applies.
+   */
+  proxy: Pick<DelayProxy, 'delayMs' | 'pause' | 'resume'>;
+}
+
+/**
+ * A 3-node ensemble whose server 1 is a follower with an injectable replication delay: a follower
+ * connects to the leader's quorum port as listed in ITS OWN config, so server 1's config lists
+ * servers 2 and 3 at delay proxies (their election ports stay direct). Servers 2 and 3 start first
+ * and elect a leader among themselves, so server 1 joins as a follower. syncLimit (in ticks of
+ * 500 ms) bounds how long the leader tolerates unacknowledged proposals and how long server 1
+ * waits for the leader: it must exceed the injected delay plus any pause.
+ */
+export async function startDelayedEnsemble(syncLimit = 40): Promise<ZkDelayedEnsemble> {
+  requireZooKeeper();
+  const ports = await freePorts(9);
+  const dir = tempDir('zk-delayed');
+  const quorumPort = (id: number): number => ports[2 + id]!;
+  const electionPort = (id: number): number => ports[5 + id]!;
+  const proxies = await Promise.all([2, 3].map((id) => startDelayProxy(quorumPort(id), 0)));
+  const line = (id: number, quorum: number): string =>
+    `server.${id}=127.0.0.1:${quorum}:${electionPort(id)}:participant`;
+  const direct = [1, 2, 3].map((id) => line(id, quorumPort(id)));
+  const viaProxies = [line(1, quorumPort(1)), line(2, proxies[0]!.port), line(3, proxies[1]!.port)];
+  const start = (id: number): ZkServer =>
+    makeServer({
+      id,
+      clientPort: ports[id - 1]!,
+      dir: join(dir.path, `zk${id}`),
+      // A later key wins in zoo.cfg (java.util.Properties): this overrides makeServer's syncLimit.
+      config: [
+        `4lw.commands.whitelist=${WHITELIST}`,
+        `syncLimit=${syncLimit}`,
+        ...(id === 1 ? viaProxies : direct),
+      ],
+    });
+  // Servers 2 and 3 first: they elect a leader, which server 1 then joins as a follower.
+  const servers: ZkServer[] = [start(2), start(3)];
+  const proxy = {
+    get delayMs() {
+      return proxies[0]!.delayMs;
+    },
+    set delayMs(ms: number) {
+      for (const p of proxies) p.delayMs = ms;
+    },
+    pause: () => proxies.forEach((p) => p.pause()),
+    resume: () => proxies.forEach((p) => p.resume()),
+  };
+  const ensemble: ZkDelayedEnsemble = {
+    servers,
+    get delayed() {
+      return servers[0]!;
+    },
+    proxy,
+    leader: () =>
+      waitFor(
+        'a zookeeper leader',
+        async () => {
+          for (const s of servers) {
+            if (!s.process.exited() && (await s.srvr().catch(() => undefined))?.get('Mode') === 'leader')
+              return s;
+          }
+          return undefined;
+        },
+        40000,
+        200,
+      ),
+    async stop() {
+      proxy.resume();
+      await Promise.all(servers.map((s) => s.stop()));
+      await Promise.all(proxies.map((p) => p.close()));
+      dir.remove();
+    },
+  };
+  try {
+    await Promise.all(servers.map((s) => waitServing(s)));
+    servers.unshift(start(1));
+    await waitServing(servers[0]!);
+    const mode = (await servers[0]!.srvr()).get('Mode');
+    if (mode !== 'follower') throw new Error(`server 1 joined as ${mode}, not as a follower`);
+  } catch (err) {
+    await ensemble.stop();
+    throw err;
+  }
+  return ensemble;
+}
+
 /** A standalone server; `whitelist` undefined leaves ZooKeeper's default (3.8: `srvr` only). */
 export async function startStandalone(whitelist: string | undefined): Promise<ZkServer & { remove(): void }> {
   requireZooKeeper();
@@ -363,16 +456,18 @@ export class ZkSession {
     }
   }
 
-  /** Creates a persistent znode with open ACLs; resolves with the transaction's zxid. */
-  async create(path: string, data: string): Promise<bigint> {
-    const body = new Writer()
-      .string(path)
-      .buffer(Buffer.from(data))
-      .int(1) // one ACL: world:anyone, all permissions
-      .int(31)
-      .string('world')
-      .string('anyone')
-      .int(0); // persistent
+  /**
+   * Creates a persistent znode, by default with open ACLs (world:anyone, all permissions); resolves
+   * with the transaction's zxid.
+   */
+  async create(
+    path: string,
+    data: string,
+    acl: { perms: number; scheme: string; id: string }[] = [{ perms: 31, scheme: 'world', id: 'anyone' }],
+  ): Promise<bigint> {
+    const body = new Writer().string(path).buffer(Buffer.from(data)).int(acl.length);
+    for (const a of acl) body.int(a.perms).string(a.scheme).string(a.id);
+    body.int(0); // persistent
     const r = await this.request(OP_CREATE, body);
     if (r.err !== 0) throw new Error(`create ${path}: zookeeper error ${r.err}`);
     return r.zxid;
@@ -389,6 +484,40 @@ export class ZkSession {
     if (r.err !== 0) throw new Error(`getData ${path}: zookeeper error ${r.err}`);
     const len = r.body.readInt32BE(0);
     return len < 0 ? '' : r.body.subarray(4, 4 + len).toString('utf8');
+  }
+
+  /** getData with the Stat fields tests compare: version (setData count) and mzxid. */
+  async getDataStat(path: string): Promise<{ data: string; version: number; mzxid: bigint; zxid: bigint }> {
+    const r = await this.request(OP_GET_DATA, new Writer().string(path).bool(false));
+    if (r.err !== 0) throw new Error(`getData ${path}: zookeeper error ${r.err}`);
+    const len = r.body.readInt32BE(0);
+    const stat = r.body.subarray(4 + Math.max(0, len));
+    return {
+      data: len < 0 ? '' : r.body.subarray(4, 4 + len).toString('utf8'),
+      mzxid: stat.readBigInt64BE(8),
+      version: stat.readInt32BE(32),
+      zxid: r.zxid,
+    };
+  }
+
+  /** `addauth digest user:password` (auth packet, xid -4); rejects if the server refuses. */
+  async addAuthDigest(user: string, password: string): Promise<void> {
+    this.sock.write(
+      new Writer()
+        .int(-4)
+        .int(100)
+        .int(0)
+        .string('digest')
+        .buffer(Buffer.from(`${user}:${password}`))
+        .framed(),
+    );
+    for (;;) {
+      const frame = await this.nextFrame();
+      if (frame.readInt32BE(0) !== -4) continue;
+      const err = frame.readInt32BE(12);
+      if (err !== 0) throw new Error(`addauth digest: zookeeper error ${err}`);
+      return;
+    }
   }
 
   /** A client heartbeat (xid -2), as every client sends when idle for a third of its session timeout. */
