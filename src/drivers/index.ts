@@ -59,6 +59,7 @@ export const DRIVERS: readonly DriverRegistration[] = [
     name: 'zookeeper',
     schemes: ['zookeeper'],
     defaultPort: 2181,
+    heartbeat: true,
     create: lazy(() => require('./zookeeper')),
   },
   { name: 'etcd', schemes: ['etcd', 'etcds'], defaultPort: 2379, create: lazy(() => require('./etcd')) },

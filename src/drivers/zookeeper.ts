@@ -29,20 +29,61 @@
  *  - A server that is up but not serving (leader election, lost quorum) answers every useful 4lw
  *    with "not currently serving requests": reported as role unknown with the identity and version
  *    of its last serving answer, no offset and no counters; until it has served once, as a failure.
+ *
+ * Heartbeat mode (--heartbeat; docs/zookeeper.md "Heartbeat mode"): the 4lw are read-only, so the
+ * heartbeat needs a real client session: ONE session per driver (ZooKeeperSession below, a minimal
+ * client for exactly connect, digest auth, create, setData, getData, ping and close), opened on
+ * first use only, so an exporter without --heartbeat opens none. The leader's (or a standalone
+ * server's) exporter writes {t, w} to HEARTBEAT_PATH with setData; ZooKeeper forwards a write
+ * sent to a follower to the leader anyway, but the core only writes from primaries. Every exporter
+ * reads the znode with getData on ITS OWN server, which answers from its local replica without
+ * `sync`: a follower's copy is exactly as stale as its replication, which is the lag.
+ * The heartbeat's own traffic is kept out of the user-facing numbers:
+ *  - reads/writes: the heartbeat namespace is excluded from the per-namespace counters (exact);
+ *  - last operation: each collection's getData returns, in one consistent view, the server's last
+ *    applied zxid (reply header) and the heartbeat node's version (number of setData); a zxid
+ *    advance made only of heartbeat setData (advance == version delta) is not a user write;
+ *  - clients: the session's own connection is subtracted like the 4lw connection.
  */
 import { connect, type Socket } from 'node:net';
-import type { Driver, DriverOptions, Observation, ShardObservation } from '../model';
+import type {
+  Driver,
+  DriverOptions,
+  HeartbeatRecord,
+  HeartbeatStore,
+  Observation,
+  ShardObservation,
+} from '../model';
 import {
   confServerId,
+  decodeConnectResponse,
+  decodeGetDataResponse,
+  decodeReplyHeader,
+  encodeAuth,
+  encodeConnectRequest,
+  encodeCreate,
+  encodeGetData,
+  encodeHeartbeat,
+  encodeRequest,
+  encodeSetData,
+  FrameSplitter,
   mntrNumber,
   operationCounts,
   parseConf,
+  parseHeartbeat,
   parseMntr,
   parseSrvr,
   parseVersion,
   replyProblem,
   roleOfMode,
   splitZxid,
+  ZK_ERR,
+  ZK_OP,
+  ZK_PERM,
+  ZK_XID,
+  zkErrorName,
+  type ReplyHeader,
+  type ZkAcl,
 } from './zookeeper-parse';
 
 /** The commands the driver needs, for error messages that say how to fix the server's config. */
@@ -50,6 +91,21 @@ const REQUIRED_WHITELIST = 'srvr,mntr,conf';
 
 /** `mntr` of a 3.8 server is ~20 KB; a reply this large is not ZooKeeper, or something is wrong. */
 const MAX_REPLY_BYTES = 8 * 1024 * 1024;
+
+/** The exporter's own namespace (first path element): excluded from reads and writes. */
+export const HEARTBEAT_NAMESPACE = 'datastore_exporter';
+export const HEARTBEAT_PARENT = `/${HEARTBEAT_NAMESPACE}`;
+/** The heartbeat znode: `{"t": <unix seconds>, "w": "<writer node_id>"}`, written by the leader. */
+export const HEARTBEAT_PATH = `${HEARTBEAT_PARENT}/heartbeat`;
+
+/**
+ * Session timeout asked for; the server clamps it to [2, 20] x tickTime (4-40 s by default). A
+ * session outlives a crashed exporter by this much; it holds no ephemeral node, so nothing waits on it.
+ */
+const SESSION_TIMEOUT_MS = 30000;
+
+/** jute's default jute.maxbuffer; heartbeat replies are ~150 bytes. */
+const MAX_FRAME_BYTES = 1024 * 1024;
 
 /** A reply that carries no data because the server is not serving requests (no quorum, election). */
 class NotServingError extends Error {
@@ -61,34 +117,277 @@ class NotServingError extends Error {
 }
 
 /**
- * Remembers when the zxid was first seen to advance, counting only moves WITHIN a leader epoch.
+ * Remembers when the zxid was first seen to advance, counting only moves WITHIN a leader epoch,
+ * and not counting the exporter's own heartbeat writes.
  *
  * A zxid is (epoch << 32) | counter. A new leader starts a new epoch with counter 0: the zxid grows
  * although nobody wrote anything, so a plain "zxid went up" would report every election as a write.
  * Rules: same epoch and counter up -> advance; new epoch with counter > 0 -> advance (those
  * transactions were committed in the new epoch since the last look); new epoch with counter 0 ->
  * new baseline only; zxid down (data wiped, another server at the address) -> new baseline.
+ *
+ * Heartbeat mode: `heartbeatVersion` is the heartbeat znode's version read in the SAME reply as the
+ * zxid (getData: reply header zxid + Stat). The server applies transactions in zxid order, so the
+ * heartbeat setData between two looks are exactly the version delta, all of them inside the zxid
+ * range between the looks: an advance no larger than that delta is only heartbeats. Across an epoch
+ * change only the new epoch's counter is known, so heartbeats are assumed to be in the new epoch
+ * (a user write in the old epoch's tail may then be missed). A version that went down (the node was
+ * deleted and created again) excuses nothing.
  */
 export class ZxidTracker {
-  private last?: { epoch: bigint; counter: bigint };
+  private last?: { epoch: bigint; counter: bigint; heartbeatVersion?: number };
   private advancedAt?: number;
 
   /** Feed the current zxid; returns the Unix time (seconds) of the last advance seen, if any. */
-  observe(zxid: bigint, nowSeconds: number = Date.now() / 1000): number | undefined {
+  observe(
+    zxid: bigint,
+    nowSeconds: number = Date.now() / 1000,
+    heartbeatVersion?: number,
+  ): number | undefined {
     const current = splitZxid(zxid);
     const last = this.last;
     if (last !== undefined) {
-      const sameEpochAdvance = current.epoch === last.epoch && current.counter > last.counter;
-      const newEpochWrites = current.epoch > last.epoch && current.counter > 0n;
+      const heartbeats =
+        heartbeatVersion !== undefined &&
+        last.heartbeatVersion !== undefined &&
+        heartbeatVersion >= last.heartbeatVersion
+          ? BigInt(heartbeatVersion - last.heartbeatVersion)
+          : 0n;
+      const sameEpochAdvance = current.epoch === last.epoch && current.counter - last.counter > heartbeats;
+      const newEpochWrites = current.epoch > last.epoch && current.counter > heartbeats;
       if (sameEpochAdvance || newEpochWrites) this.advancedAt = nowSeconds;
     }
-    this.last = current;
+    this.last = { ...current, heartbeatVersion };
     return this.advancedAt;
   }
 
   get lastAdvanceSeconds(): number | undefined {
     return this.advancedAt;
   }
+}
+
+/** An error reply of the server (NOAUTH, NONODE...), as opposed to a lost or hung connection. */
+export class ZooKeeperReplyError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface PendingRequest {
+  what: string;
+  resolve(reply: ReplyHeader): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One ZooKeeper client session on one TCP connection to ONE server (never another: the model reads
+ * the local server's replica). Requests are pipelined and answered in order, matched by xid; each
+ * has its own deadline, and a deadline that passes ends the whole session (a server that does not
+ * answer one request will not answer the next: the queue behind it must not wait too). The session is
+ * kept alive with a ping every third of the negotiated timeout, as ZooKeeper's own client does.
+ * Any failure ends the session for good: the driver opens a new one (never resumes: a session id and
+ * password would be more state to get right, for nothing the heartbeat needs).
+ */
+export class ZooKeeperSession {
+  private readonly pending = new Map<number, PendingRequest>();
+  private readonly frames = new FrameSplitter(MAX_FRAME_BYTES);
+  private xid = 0;
+  private failure?: Error;
+  private pingTimer?: NodeJS.Timeout;
+  private lastSentAt = Date.now();
+  private sessionTimeoutMs = 0;
+  /** Set while the connect handshake runs: its reply is the first frame and has no reply header. */
+  private handshake?: { resolve(): void; reject(err: Error): void };
+
+  private constructor(
+    private readonly sock: Socket,
+    private readonly timeoutMs: number,
+  ) {
+    sock.setNoDelay(true);
+    sock.on('data', (chunk: Buffer) => {
+      let frames: Buffer[];
+      try {
+        frames = this.frames.push(chunk);
+      } catch (err) {
+        this.fail(err as Error);
+        return;
+      }
+      for (const frame of frames) this.dispatch(frame);
+    });
+    sock.on('error', (err) => this.fail(new Error(`zookeeper session: ${err.message}`)));
+    sock.on('close', () => this.fail(new Error('zookeeper closed the session connection')));
+  }
+
+  /**
+   * Connects, opens a new session, and authenticates with `digest` if credentials are given. The
+   * whole handshake has one deadline (`connectTimeoutMs`): on a follower, session creation is a
+   * transaction that waits for the leader's commit, so it takes as long as the replication lag.
+   */
+  static async open(options: {
+    host: string;
+    port: number;
+    timeoutMs: number;
+    connectTimeoutMs: number;
+    /** `user:password` for the digest scheme. */
+    digest?: string;
+  }): Promise<ZooKeeperSession> {
+    const sock = connect({ host: options.host, port: options.port });
+    const session = new ZooKeeperSession(sock, options.timeoutMs);
+    const deadline = setTimeout(
+      () =>
+        session.fail(new Error(`zookeeper session handshake timed out after ${options.connectTimeoutMs} ms`)),
+      options.connectTimeoutMs,
+    );
+    deadline.unref();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        session.handshake = { resolve, reject };
+        sock.once('connect', () => sock.write(encodeConnectRequest(SESSION_TIMEOUT_MS)));
+      });
+      if (options.digest !== undefined) {
+        const reply = await session.send(ZK_XID.auth, encodeAuth('digest', options.digest), 'authentication');
+        if (reply.err !== ZK_ERR.ok) {
+          throw new ZooKeeperReplyError(
+            reply.err,
+            `zookeeper refused the digest credentials of the target URL: ${zkErrorName(reply.err)}`,
+          );
+        }
+      }
+    } catch (err) {
+      session.fail(err as Error);
+      throw err;
+    } finally {
+      clearTimeout(deadline);
+    }
+    session.startPings();
+    return session;
+  }
+
+  get isOpen(): boolean {
+    return this.failure === undefined;
+  }
+
+  private dispatch(frame: Buffer): void {
+    const handshake = this.handshake;
+    if (handshake) {
+      this.handshake = undefined;
+      try {
+        const response = decodeConnectResponse(frame);
+        // Timeout 0: the server refused the session (it does so for an expired session id).
+        if (response.sessionTimeoutMs <= 0) throw new Error('zookeeper refused to open a session');
+        this.sessionTimeoutMs = response.sessionTimeoutMs;
+        handshake.resolve();
+      } catch (err) {
+        this.fail(err as Error);
+        handshake.reject(err as Error);
+      }
+      return;
+    }
+    let reply: ReplyHeader;
+    try {
+      reply = decodeReplyHeader(frame);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    // Watch events (xid -1) cannot come: the driver sets no watch.
+    const request = this.pending.get(reply.xid);
+    if (!request) return;
+    this.pending.delete(reply.xid);
+    clearTimeout(request.timer);
+    if (reply.err === ZK_ERR.sessionExpired) {
+      this.fail(new Error('zookeeper session expired'));
+      request.reject(new Error('zookeeper session expired'));
+      return;
+    }
+    request.resolve(reply);
+  }
+
+  /** Sends one framed request and waits for the reply with the same xid, under the deadline. */
+  private send(xid: number, packet: Buffer, what: string): Promise<ReplyHeader> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.fail(new Error(`zookeeper ${what} timed out after ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+      timer.unref();
+      this.pending.set(xid, { what, resolve, reject, timer });
+      this.lastSentAt = Date.now();
+      this.sock.write(packet);
+    });
+  }
+
+  /** A numbered request; resolves with the reply header (err may be non-zero) and its record. */
+  request(encode: (xid: number) => Buffer, what: string): Promise<ReplyHeader> {
+    const xid = (this.xid = (this.xid % 0x7fffffff) + 1);
+    return this.send(xid, encode(xid), what);
+  }
+
+  /** Client pings when idle, so the server does not expire the session between collections. */
+  private startPings(): void {
+    const every = Math.max(200, Math.floor(this.sessionTimeoutMs / 3));
+    this.pingTimer = setInterval(() => {
+      if (Date.now() - this.lastSentAt < every || this.pending.has(ZK_XID.ping)) return;
+      this.send(ZK_XID.ping, encodeRequest(ZK_XID.ping, ZK_OP.ping), 'ping').catch(() => undefined);
+    }, every);
+    this.pingTimer.unref();
+  }
+
+  /** Ends the session: everything pending fails with `err`, the socket is destroyed. */
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.handshake?.reject(err);
+    this.handshake = undefined;
+    clearInterval(this.pingTimer);
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.sock.destroy();
+  }
+
+  /**
+   * Closes the session at once: anything in flight fails now. A closeSession request is sent
+   * without waiting for its answer, so the server ends the session now instead of at its timeout;
+   * the socket is ended gracefully and destroyed after a short grace if the server does not close it.
+   */
+  close(): void {
+    if (this.failure) return;
+    const established = this.handshake === undefined && this.sessionTimeoutMs > 0;
+    this.failure = new Error('zookeeper session closed');
+    this.handshake?.reject(this.failure);
+    this.handshake = undefined;
+    clearInterval(this.pingTimer);
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) {
+      clearTimeout(p.timer);
+      p.reject(this.failure);
+    }
+    if (established && this.sock.writable) {
+      this.sock.end(encodeRequest((this.xid % 0x7fffffff) + 1, ZK_OP.closeSession));
+      setTimeout(() => this.sock.destroy(), 1000).unref();
+    } else {
+      this.sock.destroy();
+    }
+  }
+}
+
+/** What one getData of the heartbeat znode says, in one consistent view of the local server. */
+interface HeartbeatView {
+  record?: HeartbeatRecord;
+  /** The server's last applied zxid when it answered. */
+  zxid: bigint;
+  /** The znode's version (setData count); undefined when the znode does not exist. */
+  version?: number;
 }
 
 /** Identity learned from the last answer of a serving server, kept while it is not serving. */
@@ -101,8 +400,107 @@ export class ZooKeeperDriver implements Driver {
   private readonly inFlight = new Set<Socket>();
   private readonly zxids = new ZxidTracker();
   private known?: KnownIdentity;
+  /** Heartbeat mode: set by the first heartbeat read or write (the driver is not told the flag). */
+  private heartbeatInUse = false;
+  private session?: ZooKeeperSession;
+  private opening?: Promise<ZooKeeperSession>;
+  /** Bumped by close(): a session that finishes opening after it belongs to nobody. */
+  private generation = 0;
+  private sessionFailures = 0;
+  /** This collection's heartbeat getData, made by observe() and handed to heartbeat.read(). */
+  private collectedView?: { view?: HeartbeatView };
 
   constructor(private readonly opts: DriverOptions) {}
+
+  readonly heartbeat: HeartbeatStore = {
+    write: async (_shardId, record) => {
+      this.heartbeatInUse = true;
+      // On the leader a session opens in milliseconds: the writer's own deadline bounds the wait.
+      const session = this.session?.isOpen ? this.session : await this.openSession();
+      await writeHeartbeat(session, encodeHeartbeat(record), heartbeatAcl(this.opts.target.username));
+    },
+    read: async () => {
+      this.heartbeatInUse = true;
+      const collected = this.collectedView;
+      this.collectedView = undefined;
+      if (collected) return collected.view?.record;
+      return (await this.readHeartbeat())?.record;
+    },
+  };
+
+  /**
+   * The session if it is open; otherwise starts opening one in the background and returns
+   * undefined. A collection never waits for a session: on a lagging follower opening one takes as
+   * long as the lag (session creation is a transaction), which could exceed the collection deadline
+   * and would then never succeed. Until it opens the heartbeat is simply not known (no lag reported).
+   */
+  private sessionIfOpen(): ZooKeeperSession | undefined {
+    if (this.session?.isOpen) return this.session;
+    this.openSession().catch(() => undefined);
+    return undefined;
+  }
+
+  private openSession(): Promise<ZooKeeperSession> {
+    if (this.opening) return this.opening;
+    const { target, timeoutMs, logger } = this.opts;
+    const generation = this.generation;
+    const opening = ZooKeeperSession.open({
+      host: target.host,
+      port: target.port,
+      timeoutMs,
+      // The session timeout asked for: a session that takes longer to open is useless anyway.
+      connectTimeoutMs: Math.max(timeoutMs, SESSION_TIMEOUT_MS),
+      digest: target.username === undefined ? undefined : `${target.username}:${target.password ?? ''}`,
+    }).then(
+      (session) => {
+        if (generation !== this.generation) {
+          session.close();
+          throw new Error('zookeeper session opened after the driver was closed');
+        }
+        this.session = session;
+        this.sessionFailures = 0;
+        logger.debug('zookeeper heartbeat session open');
+        return session;
+      },
+      (err: Error) => {
+        // Said once per outage at warn (e.g. wrong credentials), then at debug.
+        (this.sessionFailures++ === 0 ? logger.warn : logger.debug).call(
+          logger,
+          'zookeeper heartbeat session failed to open',
+          { err: err.message },
+        );
+        throw err;
+      },
+    );
+    this.opening = opening;
+    const clear = (): void => {
+      if (this.opening === opening) this.opening = undefined;
+    };
+    opening.then(clear, clear);
+    return opening;
+  }
+
+  /**
+   * getData of the heartbeat znode on the local server. Undefined when there is no session yet or
+   * it was lost (lag unknown this time; a new session is being opened); an error REPLY (e.g.
+   * NOAUTH: the ACL does not let the exporter read) fails the collection with a message that says
+   * what to fix.
+   */
+  private async readHeartbeat(): Promise<HeartbeatView | undefined> {
+    const session = this.sessionIfOpen();
+    if (!session) return undefined;
+    let reply: ReplyHeader;
+    try {
+      reply = await session.request((xid) => encodeGetData(xid, HEARTBEAT_PATH), `getData ${HEARTBEAT_PATH}`);
+    } catch (err) {
+      this.opts.logger.warn('zookeeper heartbeat session lost', { err: (err as Error).message });
+      return undefined;
+    }
+    if (reply.err === ZK_ERR.noNode) return { zxid: reply.zxid };
+    if (reply.err !== ZK_ERR.ok) throw replyError(reply.err, `getData ${HEARTBEAT_PATH}`);
+    const { data, stat } = decodeGetDataResponse(reply.body);
+    return { record: parseHeartbeat(data), zxid: reply.zxid, version: stat.version };
+  }
 
   /** One 4lw round trip: connect, send the command, read until the server closes, under the deadline. */
   private fourLetterWord(cmd: string): Promise<string> {
@@ -176,6 +574,11 @@ export class ZooKeeperDriver implements Driver {
     this.inFlight.clear();
     // After a failure the server may have been restarted or replaced: learn its identity afresh.
     this.known = undefined;
+    this.generation++;
+    this.opening = undefined;
+    this.session?.close();
+    this.session = undefined;
+    this.collectedView = undefined;
   }
 
   async observe(): Promise<Observation> {
@@ -195,6 +598,11 @@ export class ZooKeeperDriver implements Driver {
     }
     const conf = parseConf(await this.command('conf'));
     const mntr = parseMntr(await this.command('mntr'));
+    // Our own connections while mntr counted: the mntr socket, and the heartbeat session's.
+    const ownConnections = 1 + (this.session?.isOpen || this.opening ? 1 : 0);
+    // Heartbeat mode: read the heartbeat last, so the core's lag (now - record time) is fresh.
+    const view = this.heartbeatInUse ? await this.readHeartbeat() : undefined;
+    if (this.heartbeatInUse) this.collectedView = { view };
 
     const standalone = srvr.mode === 'standalone';
     const serverId = confServerId(conf);
@@ -206,7 +614,10 @@ export class ZooKeeperDriver implements Driver {
       role: roleOfMode(srvr.mode),
       nativeRole: srvr.mode,
       commitOffset: { value: Number(srvr.zxid), unit: 'zxid' },
-      lastOperationTimestampSeconds: this.zxids.observe(srvr.zxid),
+      // With a heartbeat view, its zxid and version come from one reply: heartbeats are excused.
+      lastOperationTimestampSeconds: view
+        ? this.zxids.observe(view.zxid, undefined, view.version)
+        : this.zxids.observe(srvr.zxid),
     };
     const alive = mntrNumber(mntr, 'zk_num_alive_connections');
     return {
@@ -215,9 +626,8 @@ export class ZooKeeperDriver implements Driver {
       nativeNodeId,
       shards: [shard],
       performance: {
-        // The mntr connection itself is counted while it is open.
-        clientsConnected: alive === undefined ? undefined : Math.max(0, alive - 1),
-        ...operationCounts(mntr),
+        clientsConnected: alive === undefined ? undefined : Math.max(0, alive - ownConnections),
+        ...operationCounts(mntr, [HEARTBEAT_NAMESPACE]),
       },
     };
   }
@@ -244,6 +654,54 @@ export class ZooKeeperDriver implements Driver {
       performance: {},
     };
   }
+}
+
+/**
+ * ACL of the znodes the exporter creates. With digest credentials in the target URL: everything for
+ * the authenticated user (scheme `auth`), read for anyone (the heartbeat is a timestamp, and any
+ * monitoring user may want to read it). Without: open (world:anyone), as the tree of a server without
+ * authentication is anyway.
+ */
+export function heartbeatAcl(username: string | undefined): ZkAcl[] {
+  const world = { scheme: 'world', id: 'anyone' };
+  return username === undefined
+    ? [{ perms: ZK_PERM.all, ...world }]
+    : [
+        { perms: ZK_PERM.all, scheme: 'auth', id: '' },
+        { perms: ZK_PERM.read, ...world },
+      ];
+}
+
+function replyError(code: number, what: string): ZooKeeperReplyError {
+  const hint =
+    code === ZK_ERR.noAuth
+      ? ` (the znode's ACL does not allow the exporter's identity; see docs/zookeeper.md "Heartbeat mode")`
+      : '';
+  return new ZooKeeperReplyError(code, `zookeeper refused heartbeat ${what}: ${zkErrorName(code)}${hint}`);
+}
+
+/**
+ * setData of the heartbeat; the first time (NONODE) creates the parent and the znode. Creating races
+ * with other exporters (after a failover, two may write for one interval): NODEEXISTS is success.
+ */
+async function writeHeartbeat(session: ZooKeeperSession, data: Buffer, acl: ZkAcl[]): Promise<void> {
+  const reply = await session.request(
+    (xid) => encodeSetData(xid, HEARTBEAT_PATH, data),
+    `setData ${HEARTBEAT_PATH}`,
+  );
+  if (reply.err === ZK_ERR.noNode) {
+    for (const [path, content] of [
+      [HEARTBEAT_PARENT, Buffer.alloc(0)],
+      [HEARTBEAT_PATH, data],
+    ] as const) {
+      const created = await session.request((xid) => encodeCreate(xid, path, content, acl), `create ${path}`);
+      if (created.err !== ZK_ERR.ok && created.err !== ZK_ERR.nodeExists) {
+        throw replyError(created.err, `create ${path}`);
+      }
+    }
+    return;
+  }
+  if (reply.err !== ZK_ERR.ok) throw replyError(reply.err, `setData ${HEARTBEAT_PATH}`);
 }
 
 export function createDriver(opts: DriverOptions): Driver {

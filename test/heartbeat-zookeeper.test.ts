@@ -1,0 +1,539 @@
+/**
+ * Heartbeat mode on real ZooKeeper 3.8: true lag in seconds, which ZooKeeper itself cannot tell.
+ * A 3-node ensemble whose server 1 reaches the leader's quorum port through a delay proxy (see
+ * startDelayedEnsemble) injects a real replication delay: proposals and commits reach it late.
+ * Plus the jute records and trackers on their own, and ACLs on a standalone server.
+ */
+import { startTestExporter, type TestExporter } from './support/exporter';
+import { find, roleOf, value, type Sample } from './support/metrics-text';
+import { sleep, waitFor } from './support/processes';
+import { promtoolCheckMetrics } from './support/promtool';
+import {
+  startDelayedEnsemble,
+  startStandalone,
+  WHITELIST,
+  ZkSession,
+  type ZkDelayedEnsemble,
+  type ZkServer,
+} from './support/zookeeper';
+import { HEARTBEAT_PATH, heartbeatAcl, ZxidTracker } from '../src/drivers/zookeeper';
+import {
+  decodeConnectResponse,
+  decodeGetDataResponse,
+  decodeReplyHeader,
+  encodeCreate,
+  encodeGetData,
+  encodeHeartbeat,
+  encodeSetData,
+  FrameSplitter,
+  JuteReader,
+  operationCounts,
+  parseHeartbeat,
+  parseMntr,
+  zkErrorName,
+} from '../src/drivers/zookeeper-parse';
+
+const DELAY_S = 3;
+const CLUSTER = 'zk';
+const SHARD = { shard_id: CLUSTER };
+
+describe('heartbeat jute records, parsing and accounting (no server)', () => {
+  test('requests are framed jute records: length, xid, op, fields', () => {
+    const get = encodeGetData(7, '/datastore_exporter/heartbeat');
+    const r = new JuteReader(get);
+    expect(r.int()).toBe(get.length - 4);
+    expect(r.int()).toBe(7); // xid
+    expect(r.int()).toBe(4); // getData
+    expect(r.buffer()!.toString()).toBe('/datastore_exporter/heartbeat');
+    expect(r.remaining).toBe(1); // watch: false
+    const set = new JuteReader(encodeSetData(8, '/a', Buffer.from('xy')));
+    set.int();
+    expect([set.int(), set.int(), set.buffer()!.toString(), set.buffer()!.toString(), set.int()]).toEqual([
+      8,
+      5,
+      '/a',
+      'xy',
+      -1, // any version
+    ]);
+    const create = new JuteReader(encodeCreate(9, '/a', Buffer.alloc(0), heartbeatAcl('monitor')));
+    create.int();
+    expect([create.int(), create.int(), create.buffer()!.toString(), create.buffer()!.length]).toEqual([
+      9,
+      1,
+      '/a',
+      0,
+    ]);
+    expect(create.int()).toBe(2); // two ACL entries: auth (all), world:anyone (read)
+    expect([create.int(), create.buffer()!.toString(), create.buffer()!.toString()]).toEqual([
+      31,
+      'auth',
+      '',
+    ]);
+    expect([create.int(), create.buffer()!.toString(), create.buffer()!.toString()]).toEqual([
+      1,
+      'world',
+      'anyone',
+    ]);
+    expect(create.int()).toBe(0); // persistent
+    expect(heartbeatAcl(undefined)).toEqual([{ perms: 31, scheme: 'world', id: 'anyone' }]);
+  });
+
+  test('replies: header, getData with Stat, connect; truncated frames are errors, never over-reads', () => {
+    const stat = Buffer.alloc(68);
+    stat.writeBigInt64BE(0x100000005n, 8); // mzxid
+    stat.writeInt32BE(42, 32); // version
+    const data = Buffer.from('{"t":1700000000.5,"w":"3"}');
+    const body = Buffer.concat([Buffer.alloc(4), data, stat]);
+    body.writeInt32BE(data.length, 0);
+    const header = Buffer.alloc(16);
+    header.writeInt32BE(12, 0);
+    header.writeBigInt64BE(0x100000009n, 4);
+    header.writeInt32BE(0, 12);
+    const reply = decodeReplyHeader(Buffer.concat([header, body]));
+    expect(reply).toMatchObject({ xid: 12, zxid: 0x100000009n, err: 0 });
+    const decoded = decodeGetDataResponse(reply.body);
+    expect(decoded.stat).toEqual({ mzxid: 0x100000005n, version: 42 });
+    expect(parseHeartbeat(decoded.data)).toEqual({ timestampSeconds: 1700000000.5, writerNodeId: '3' });
+    expect(() => decodeGetDataResponse(body.subarray(0, 40))).toThrow(/truncated/);
+    const lying = Buffer.from(body);
+    lying.writeInt32BE(1 << 30, 0);
+    expect(() => decodeGetDataResponse(lying)).toThrow(/truncated/);
+
+    const connect = Buffer.alloc(4 + 4 + 8 + 4 + 16);
+    connect.writeInt32BE(10000, 4);
+    connect.writeBigInt64BE(0x1234n, 8);
+    connect.writeInt32BE(16, 16);
+    expect(decodeConnectResponse(connect)).toEqual({ sessionTimeoutMs: 10000, sessionId: 0x1234n });
+    expect(zkErrorName(-102)).toBe('NOAUTH (-102)');
+  });
+
+  test('frames split across chunks and merged in one; an absurd length is refused', () => {
+    const a = encodeGetData(1, '/x');
+    const b = encodeGetData(2, '/y');
+    const both = Buffer.concat([a, b]);
+    const splitter = new FrameSplitter(1024);
+    expect(splitter.push(both.subarray(0, 3))).toEqual([]);
+    const frames = [
+      ...splitter.push(both.subarray(3, a.length + 5)),
+      ...splitter.push(both.subarray(a.length + 5)),
+    ];
+    expect(frames.map((f) => f.readInt32BE(0))).toEqual([1, 2]);
+    expect(() => new FrameSplitter(1024).push(Buffer.from([0x7f, 0, 0, 0]))).toThrow(/frame of/);
+  });
+
+  test('heartbeat content: written as {t, w}; anything else reads as no record', () => {
+    const written = encodeHeartbeat({ timestampSeconds: 12.25, writerNodeId: '2' });
+    expect(written.toString()).toBe('{"t":12.25,"w":"2"}');
+    expect(parseHeartbeat(written)).toEqual({ timestampSeconds: 12.25, writerNodeId: '2' });
+    for (const bad of ['', 'null', '{"t":"1","w":"2"}', '{"t":1}', 'not json', '[1,2]']) {
+      expect(parseHeartbeat(Buffer.from(bad))).toBeUndefined();
+    }
+    expect(parseHeartbeat(undefined)).toBeUndefined();
+  });
+
+  test('last operation: an advance made only of heartbeat setData is not a write', () => {
+    const t = new ZxidTracker();
+    const e1 = 1n << 32n;
+    expect(t.observe(e1 + 10n, 100, 5)).toBeUndefined();
+    // +3 transactions, version +3: three heartbeats, nothing else.
+    expect(t.observe(e1 + 13n, 101, 8)).toBeUndefined();
+    // +4 transactions, version +3: one user transaction among them.
+    expect(t.observe(e1 + 17n, 102, 11)).toBe(102);
+    // The znode was deleted and created again (version went down): nothing is excused.
+    expect(t.observe(e1 + 19n, 103, 0)).toBe(103);
+    // Without a version (no heartbeat view) every advance counts, as without heartbeat mode.
+    expect(t.observe(e1 + 20n, 104)).toBe(104);
+    // New epoch: counter 2, version +2 -> heartbeats only; counter 3, version +1 -> a write.
+    expect(t.observe(e1 + 20n, 105, 0)).toBe(104);
+    expect(t.observe((2n << 32n) + 2n, 106, 2)).toBe(104);
+    expect(t.observe((2n << 32n) + 5n, 107, 3)).toBe(107);
+  });
+
+  test('reads and writes leave out the heartbeat namespace (both metrics providers)', () => {
+    const mntr = parseMntr(
+      [
+        'zk_cnt_updatelatency\t9',
+        'zk_cnt_app_read_per_namespace\t4',
+        'zk_cnt_app_write_per_namespace\t2',
+        'zk_cnt_datastore_exporter_read_per_namespace\t50',
+        'zk_cnt_datastore_exporter_write_per_namespace\t70',
+        'zk_read_per_namespace_count{key="datastore_exporter"}\t11',
+        'zk_write_per_namespace_count{key="other"}\t3',
+      ].join('\n'),
+    );
+    expect(operationCounts(mntr)).toEqual({ readsTotal: 65, writesTotal: 75 });
+    expect(operationCounts(mntr, ['datastore_exporter'])).toEqual({ readsTotal: 4, writesTotal: 5 });
+  });
+});
+
+/** The lag one exporter reports for the shard, read right after each of `n` collections. */
+async function lagSamples(exporter: TestExporter, n: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    await exporter.nextCollections(1);
+    samples.push(value(await exporter.scrape(), 'datastore_shard_replication_lag_seconds', SHARD));
+  }
+  return samples;
+}
+
+/** Writes to /load through the leader every 50 ms until stopped. */
+function startLoad(port: number): { stop(): Promise<void> } {
+  let running = true;
+  const done = (async () => {
+    const session = await ZkSession.open(port);
+    try {
+      await session.create('/load', '0').catch(() => undefined);
+      for (let i = 0; running; i++) {
+        await session.setData('/load', String(i));
+        await sleep(50);
+      }
+    } finally {
+      await session.close();
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await done;
+    },
+  };
+}
+
+const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(', ');
+
+describe('heartbeat mode, ZooKeeper 3.8 ensemble with a delayable follower', () => {
+  let ensemble: ZkDelayedEnsemble;
+  const exporters = new Map<number, TestExporter>();
+  const exporterOf = (s: ZkServer): TestExporter => exporters.get(s.id)!;
+  let leader: ZkServer;
+  let direct: ZkServer;
+
+  beforeAll(async () => {
+    ensemble = await startDelayedEnsemble();
+    for (const s of ensemble.servers) {
+      exporters.set(
+        s.id,
+        await startTestExporter(['--target', s.url, '--heartbeat', '--cluster-id', CLUSTER]),
+      );
+    }
+    await Promise.all([...exporters.values()].map((e) => e.waitUp(20000)));
+    leader = await ensemble.leader();
+    direct = ensemble.servers.find((s) => s !== leader && s !== ensemble.delayed)!;
+    // Every exporter has its session and a replicated heartbeat to read.
+    await waitFor(
+      'lag reported by both followers',
+      async () => {
+        for (const s of [ensemble.delayed, direct]) {
+          if (find(await exporterOf(s).scrape(), 'datastore_shard_replication_lag_seconds').length !== 1)
+            return false;
+        }
+        return true;
+      },
+      20000,
+    );
+  }, 60000);
+  afterAll(async () => {
+    await Promise.all([...exporters.values()].map((e) => e.stop()));
+    await ensemble?.stop();
+  });
+
+  test('the leader writes {t, w} to its znode and reports no lag; followers never write', async () => {
+    const session = await ZkSession.open(direct.clientPort);
+    try {
+      const record = JSON.parse(await session.getData(HEARTBEAT_PATH)) as { t: number; w: string };
+      expect(record.w).toBe(String(leader.id));
+      expect(Math.abs(record.t - Date.now() / 1000)).toBeLessThan(2);
+    } finally {
+      await session.close();
+    }
+    const s = await exporterOf(leader).scrape();
+    expect(roleOf(s, CLUSTER)).toBe('primary');
+    expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+    expect(value(s, 'datastore_shard_heartbeat_timestamp_seconds', SHARD)).toBeGreaterThan(
+      Date.now() / 1000 - 2,
+    );
+    for (const f of [direct, ensemble.delayed]) {
+      expect(roleOf(await exporterOf(f).scrape(), CLUSTER)).toBe('secondary');
+      // The writer runs for primaries only: a follower's exporter never tried (so never failed).
+      expect(exporterOf(f).logs.join('\n')).not.toMatch(/heartbeat write/);
+    }
+  });
+
+  test('no delay: both followers report lag below 1 s, idle and under load', async () => {
+    const idle = await Promise.all([direct, ensemble.delayed].map((f) => lagSamples(exporterOf(f), 4)));
+    const load = startLoad(leader.clientPort);
+    let loaded: number[][];
+    try {
+      await sleep(500);
+      loaded = await Promise.all([direct, ensemble.delayed].map((f) => lagSamples(exporterOf(f), 4)));
+    } finally {
+      await load.stop();
+    }
+    console.log(
+      `zookeeper heartbeat lag, no delay: idle ${fmt(idle.flat())}; under load (20 writes/s) ${fmt(loaded.flat())}`,
+    );
+    for (const lag of [...idle.flat(), ...loaded.flat()]) {
+      expect(lag).toBeGreaterThanOrEqual(0);
+      expect(lag).toBeLessThan(1);
+    }
+  });
+
+  test('heartbeats are not user activity: last-op, writes and reads stay put; a user write moves them on all three', async () => {
+    const all = ensemble.servers;
+    const versionBefore = await readVersion(leader);
+    await Promise.all(all.map((s) => exporterOf(s).nextCollections(2)));
+    const before = new Map<number, Sample[]>();
+    for (const s of all) before.set(s.id, await exporterOf(s).scrape());
+    await sleep(4000);
+    await Promise.all(all.map((s) => exporterOf(s).nextCollections(1)));
+    const after = new Map<number, Sample[]>();
+    for (const s of all) after.set(s.id, await exporterOf(s).scrape());
+    // (read outside the window: the test's own session open and close are transactions)
+    expect((await readVersion(leader)) - versionBefore).toBeGreaterThanOrEqual(6);
+    for (const s of all) {
+      const a = after.get(s.id)!;
+      const b = before.get(s.id)!;
+      // The zxid moved with every heartbeat...
+      expect(value(a, 'datastore_shard_commit_offset', SHARD)).toBeGreaterThan(
+        value(b, 'datastore_shard_commit_offset', SHARD),
+      );
+      // ...but those were the exporter's own writes and reads.
+      const lastOp = find(b, 'datastore_shard_last_operation_timestamp_seconds', SHARD)[0]?.value;
+      expect(find(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD)[0]?.value).toBe(lastOp);
+      expect(value(a, 'datastore_writes_total')).toBe(value(b, 'datastore_writes_total'));
+      expect(value(a, 'datastore_reads_total')).toBe(value(b, 'datastore_reads_total'));
+    }
+    const t0 = Date.now() / 1000;
+    // The test session's own open/close are transactions too: they land before/after the write.
+    const session = await ZkSession.open(leader.clientPort);
+    try {
+      await session.create('/user-data', 'x');
+    } finally {
+      await session.close();
+    }
+    await Promise.all(all.map((s) => exporterOf(s).nextCollections(2)));
+    for (const s of all) {
+      const a = await exporterOf(s).scrape();
+      expect(value(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD)).toBeGreaterThanOrEqual(
+        Math.floor(t0),
+      );
+      expect(value(a, 'datastore_writes_total')).toBe(value(before.get(s.id)!, 'datastore_writes_total') + 1);
+    }
+  });
+
+  test(`injected delay of ${DELAY_S} s: the delayed follower reports it within ±1 s, idle and under load`, async () => {
+    ensemble.proxy.delayMs = DELAY_S * 1000;
+    const delayed = exporterOf(ensemble.delayed);
+    await waitFor(
+      'the delay visible in the reported lag',
+      async () =>
+        value(await delayed.scrape(), 'datastore_shard_replication_lag_seconds', SHARD) > DELAY_S - 1,
+      DELAY_S * 1000 + 5000,
+    );
+    await delayed.nextCollections(1);
+    const idle = await lagSamples(delayed, 5);
+    const directIdle = await lagSamples(exporterOf(direct), 2);
+    const load = startLoad(leader.clientPort);
+    let loaded: number[];
+    try {
+      await sleep(500);
+      loaded = await lagSamples(delayed, 5);
+    } finally {
+      await load.stop();
+    }
+    console.log(
+      `zookeeper heartbeat lag, ${DELAY_S} s injected: idle ${fmt(idle)}; under load ${fmt(loaded)}; undelayed follower ${fmt(directIdle)}`,
+    );
+    for (const lag of [...idle, ...loaded]) expect(Math.abs(lag - DELAY_S)).toBeLessThanOrEqual(1);
+    for (const lag of directIdle) expect(lag).toBeLessThan(1);
+  });
+
+  test('a paused follower: its lag grows at the rate of wall time', async () => {
+    const delayed = exporterOf(ensemble.delayed);
+    ensemble.proxy.delayMs = 0;
+    await waitFor(
+      'lag back below 1 s',
+      async () => value(await delayed.scrape(), 'datastore_shard_replication_lag_seconds', SHARD) < 1,
+      DELAY_S * 1000 + 5000,
+    );
+    ensemble.proxy.pause();
+    try {
+      await delayed.nextCollections(1);
+      const l0 = (await lagSamples(delayed, 1))[0]!;
+      const t0 = Date.now();
+      await sleep(3000);
+      const l1 = (await lagSamples(delayed, 1))[0]!;
+      const wall = (Date.now() - t0) / 1000;
+      console.log(
+        `zookeeper heartbeat, paused follower: lag ${l0.toFixed(2)} -> ${l1.toFixed(2)} over ${wall.toFixed(2)} s`,
+      );
+      expect(Math.abs(l1 - l0 - wall)).toBeLessThanOrEqual(0.5);
+      // Still a follower: syncLimit (20 s here) is what bounds a ZooKeeper follower's lag.
+      expect(roleOf(await delayed.scrape(), CLUSTER)).toBe('secondary');
+    } finally {
+      ensemble.proxy.resume();
+    }
+    await waitFor(
+      'caught up after resume',
+      async () => value(await delayed.scrape(), 'datastore_shard_replication_lag_seconds', SHARD) < 1,
+      10000,
+    );
+  });
+
+  test('promtool check metrics passes on every server with heartbeat mode on', async () => {
+    for (const s of ensemble.servers) {
+      const text = await exporterOf(s).scrapeText();
+      expect(text).toContain('datastore_shard_heartbeat_timestamp_seconds{');
+      const r = promtoolCheckMetrics(text);
+      if (r.status !== 0) throw new Error(`promtool: ${r.output}`);
+    }
+  });
+
+  test('failover: the new leader takes over writing the heartbeat, with no configuration', async () => {
+    const old = leader;
+    await old.stop();
+    const survivors = ensemble.servers.filter((s) => s !== old);
+    const newLeader = await waitFor(
+      'a new leader',
+      async () => {
+        for (const s of survivors)
+          if ((await s.srvr().catch(() => undefined))?.get('Mode') === 'leader') return s;
+        return undefined;
+      },
+      30000,
+      100,
+    );
+    await waitFor(
+      'heartbeat written by the new leader',
+      async () => {
+        const session = await ZkSession.open(newLeader.clientPort);
+        try {
+          return (
+            (JSON.parse(await session.getData(HEARTBEAT_PATH)) as { w: string }).w === String(newLeader.id)
+          );
+        } finally {
+          await session.close();
+        }
+      },
+      15000,
+      250,
+    );
+    const other = survivors.find((s) => s !== newLeader)!;
+    await waitFor(
+      'the remaining follower reports a small lag again',
+      async () => {
+        const s = await exporterOf(other).scrape();
+        return (
+          roleOf(s, CLUSTER) === 'secondary' &&
+          find(s, 'datastore_shard_replication_lag_seconds', SHARD)[0]!.value < 1
+        );
+      },
+      15000,
+    );
+    expect(
+      find(await exporterOf(newLeader).scrape(), 'datastore_shard_replication_lag_seconds'),
+    ).toHaveLength(0);
+  });
+});
+
+async function readVersion(server: ZkServer): Promise<number> {
+  const session = await ZkSession.open(server.clientPort);
+  try {
+    return (await session.getDataStat(HEARTBEAT_PATH)).version;
+  } finally {
+    await session.close();
+  }
+}
+
+describe('heartbeat ACLs on a standalone ZooKeeper', () => {
+  let server: ZkServer & { remove(): void };
+
+  beforeAll(async () => {
+    server = await startStandalone(WHITELIST);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    server?.remove();
+  });
+
+  test('with digest credentials: the znodes belong to that user, readable by anyone, writable by nobody else', async () => {
+    const exporter = await startTestExporter([
+      '--target',
+      `zookeeper://monitor:s3cret@127.0.0.1:${server.clientPort}`,
+      '--heartbeat',
+    ]);
+    try {
+      await exporter.waitUp();
+      await waitFor('heartbeat written', async () => {
+        const s = await ZkSession.open(server.clientPort);
+        try {
+          return (await s.getData(HEARTBEAT_PATH)) !== '';
+        } catch {
+          return false;
+        } finally {
+          s.drop();
+        }
+      });
+      const anonymous = await ZkSession.open(server.clientPort);
+      const same = await ZkSession.open(server.clientPort);
+      try {
+        expect(JSON.parse(await anonymous.getData(HEARTBEAT_PATH))).toMatchObject({ w: expect.any(String) });
+        await expect(anonymous.setData(HEARTBEAT_PATH, 'x')).rejects.toThrow(/error -102/); // NOAUTH
+        await same.addAuthDigest('monitor', 's3cret');
+        await same.setData(HEARTBEAT_PATH, '{"t":1,"w":"test"}');
+      } finally {
+        await Promise.all([anonymous.close(), same.close()]);
+      }
+      // The standalone server is primary: no lag; the session is not counted as a client.
+      await exporter.nextCollections(2);
+      const s = await exporter.scrape();
+      expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+      expect(value(s, 'datastore_clients_connected')).toBe(0);
+      expect(s.find((x) => x.name === 'datastore_shard_heartbeat_timestamp_seconds')!.value).toBeGreaterThan(
+        Date.now() / 1000 - 2,
+      );
+      expect(exporter.logs.join('\n')).not.toContain('s3cret');
+    } finally {
+      await exporter.stop();
+    }
+  });
+
+  test('an exporter the ACL does not allow: the write fails with NOAUTH and says where to look', async () => {
+    const exporter = await startTestExporter([
+      '--target',
+      `zookeeper://127.0.0.1:${server.clientPort}`,
+      '--heartbeat',
+    ]);
+    try {
+      await exporter.waitUp();
+      await waitFor('a failed write logged', () =>
+        exporter.logs.find((l) => /heartbeat write failed/.test(l) && /NOAUTH \(-102\)/.test(l)),
+      );
+      expect(exporter.logs.find((l) => /heartbeat write failed/.test(l))).toMatch(/docs\/zookeeper.md/);
+      // Reading is allowed (world:anyone read): collection stays up.
+      expect(value(await exporter.scrape(), 'datastore_up')).toBe(1);
+    } finally {
+      await exporter.stop();
+    }
+  });
+
+  test('wrong digest credentials are another identity: writes fail with NOAUTH, collection stays up', async () => {
+    const exporter = await startTestExporter([
+      '--target',
+      `zookeeper://monitor:wr0ng-pw@127.0.0.1:${server.clientPort}`,
+      '--heartbeat',
+    ]);
+    try {
+      await exporter.waitUp();
+      await exporter.nextCollections(3);
+      // ZooKeeper accepts any digest credentials at addauth; they just do not match the ACL.
+      const failures = exporter.logs.filter((l) => /heartbeat write failed/.test(l));
+      expect(failures.length).toBeGreaterThan(0);
+      expect(failures[0]).toMatch(/NOAUTH/);
+      expect(exporter.logs.join('\n')).not.toContain('wr0ng-pw');
+      expect(value(await exporter.scrape(), 'datastore_up')).toBe(1);
+    } finally {
+      await exporter.stop();
+    }
+  });
+});
