@@ -24,14 +24,34 @@
  * plain HTTP/1.1 on the client port, which /metrics needs anyway, so one keep-alive socket serves both.
  * It keeps uint64 ids exact (decimal strings). It is on by default (--enable-grpc-gateway=true); a member
  * started with it off answers 404, which the error message says.
+ *
+ * Heartbeat mode (--heartbeat; docs/etcd.md "Heartbeat mode"): the leader's exporter puts {t, w} to
+ * HEARTBEAT_KEY (`POST /v3/kv/put`, on the same kept-alive socket); every exporter reads it back with a
+ * SERIALIZABLE range (`POST /v3/kv/range`, serializable: true), which this member answers from its own
+ * store: as stale as its replication, which is the lag (a linearizable read would go through the leader
+ * and always be current). The heartbeat's own traffic is kept out of the user-facing numbers:
+ *  - last operation: the range returns the member's revision and the key's version (its number of puts)
+ *    in one read transaction; a revision advance no larger than the version advance is only heartbeats;
+ *  - writes_total: minus the heartbeat puts (the key's version advance), on every member, since every
+ *    member applies (and counts) every put; reads_total: minus the exporter's own ranges. Both are read
+ *    next to, not atomically with, /metrics, so they are kept monotonic (see ExcludingCounter).
  */
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
-import { AdvanceTracker } from '../advance-tracker';
 import { ConfigError } from '../errors';
-import type { Driver, DriverOptions, Observation } from '../model';
-import { mvccOperations, parseGatewayError, parseStatus, roleFromStatus } from './etcd-parse';
+import type { Driver, DriverOptions, HeartbeatStore, Observation } from '../model';
+import {
+  HEARTBEAT_KEY_PREFIX,
+  heartbeatPutRequest,
+  heartbeatRangeRequest,
+  mvccOperations,
+  parseGatewayError,
+  parseHeartbeatRange,
+  parseStatus,
+  roleFromStatus,
+  type HeartbeatRange,
+} from './etcd-parse';
 
 /** TLS files, named like etcdctl's flags: `etcds://host:2379?cacert=ca.pem&cert=c.pem&key=c-key.pem`. */
 const TLS_PARAMS = ['cacert', 'cert', 'key'] as const;
@@ -51,6 +71,68 @@ interface HttpReply {
   body: string;
 }
 
+/**
+ * Remembers when the revision was first seen to advance, not counting the exporter's own heartbeat
+ * puts. Each put is one revision. `heartbeatVersion` is the heartbeat key's version read in the SAME
+ * range reply as the revision: between two such looks the heartbeat puts are exactly the version
+ * delta, all within the revision range, so an advance no larger than that delta is only heartbeats.
+ * A version that went down (someone deleted the key: a write) excuses nothing; without a version
+ * (heartbeat mode off) every advance counts. A revision that went down is a new baseline.
+ */
+export class RevisionTracker {
+  private last?: { revision: number; heartbeatVersion?: number };
+  private advancedAt?: number;
+
+  observe(
+    revision: number,
+    nowSeconds: number = Date.now() / 1000,
+    heartbeatVersion?: number,
+  ): number | undefined {
+    const last = this.last;
+    if (last !== undefined) {
+      const heartbeats =
+        heartbeatVersion !== undefined &&
+        last.heartbeatVersion !== undefined &&
+        heartbeatVersion >= last.heartbeatVersion
+          ? heartbeatVersion - last.heartbeatVersion
+          : 0;
+      if (revision - last.revision > heartbeats) this.advancedAt = nowSeconds;
+    }
+    this.last = { revision, heartbeatVersion };
+    return this.advancedAt;
+  }
+}
+
+/**
+ * A datastore counter minus the exporter's own share of it. The own share (heartbeat puts, the
+ * exporter's ranges) is measured next to the counter, not atomically with it: one operation may be
+ * in one and not yet in the other, so `raw - own` can dip by one. A published counter must not go
+ * down (Prometheus would read a reset), so the value never goes below the last one published: a dip
+ * delays showing a real operation by one collection, it never invents one. When the datastore's own
+ * counter goes down (the member restarted), the subtraction starts over.
+ */
+export class ExcludingCounter {
+  private lastRaw?: number;
+  private own = 0;
+  private published?: number;
+
+  /** Operations of the exporter's own, measured since the last call; counted in a coming `raw`. */
+  addOwn(n: number): void {
+    this.own += n;
+  }
+
+  observe(raw: number): number {
+    if (this.lastRaw !== undefined && raw < this.lastRaw) {
+      this.own = 0;
+      this.published = undefined;
+    }
+    this.lastRaw = raw;
+    const value = Math.max(0, raw - this.own);
+    this.published = this.published === undefined ? value : Math.max(this.published, value);
+    return this.published;
+  }
+}
+
 class HttpStatusError extends Error {
   constructor(
     readonly status: number,
@@ -66,9 +148,32 @@ export class EtcdDriver implements Driver {
   /** Every request in flight, so close() can abandon them at once. */
   private readonly inFlight = new Set<AbortController>();
   private token?: string;
-  private readonly revisions = new AdvanceTracker();
+  private readonly revisions = new RevisionTracker();
   private metricsUnavailableLogged = false;
   private readonly secure: boolean;
+  /** Heartbeat mode: set by the first heartbeat read or write (the driver is not told the flag). */
+  private heartbeatInUse = false;
+  /** This collection's heartbeat range, made by observe() and handed to heartbeat.read(). */
+  private collectedRange?: HeartbeatRange;
+  private lastHeartbeatVersion?: number;
+  private readonly reads = new ExcludingCounter();
+  private readonly writes = new ExcludingCounter();
+  /** Heartbeat ranges this driver completed, and how many of them reads_total already excludes. */
+  private ownRanges = 0;
+  private ownRangesExcluded = 0;
+
+  readonly heartbeat: HeartbeatStore = {
+    write: async (_shardId, record) => {
+      this.heartbeatInUse = true;
+      await this.gateway('/v3/kv/put', heartbeatPutRequest(record));
+    },
+    read: async () => {
+      this.heartbeatInUse = true;
+      const collected = this.collectedRange;
+      this.collectedRange = undefined;
+      return (collected ?? (await this.rangeHeartbeat())).record;
+    },
+  };
 
   constructor(private readonly opts: DriverOptions) {
     const params = opts.target.url.searchParams;
@@ -103,12 +208,28 @@ export class EtcdDriver implements Driver {
     this.agent?.destroy();
     this.agent = undefined;
     this.token = undefined;
+    this.collectedRange = undefined;
   }
 
   async observe(): Promise<Observation> {
     const status = parseStatus(await this.gateway('/v3/maintenance/status', {}));
+    // Every own range completed so far is in the counters /metrics is about to show.
+    const ownRanges = this.ownRanges;
     // After the status, on the same socket: the counters are a bonus, the status is the model.
     const operations = await this.mvccOperations();
+    // Heartbeat mode: the range comes last, so the core's lag (now - record time) is fresh.
+    const range = this.heartbeatInUse ? await this.rangeHeartbeat() : undefined;
+    this.collectedRange = range;
+    this.reads.addOwn(ownRanges - this.ownRangesExcluded);
+    this.ownRangesExcluded = ownRanges;
+    if (range) {
+      const last = this.lastHeartbeatVersion;
+      // A version that went down: the key was deleted and put again; the puts since are ours.
+      this.writes.addOwn(
+        last === undefined ? 0 : range.version >= last ? range.version - last : range.version,
+      );
+      this.lastHeartbeatVersion = range.version;
+    }
     const { role, nativeRole } = roleFromStatus(status);
     return {
       datastore: 'etcd',
@@ -120,11 +241,24 @@ export class EtcdDriver implements Driver {
           role,
           nativeRole,
           commitOffset: { value: status.revision, unit: 'revision' },
-          lastOperationTimestampSeconds: this.revisions.observe(status.revision),
+          // With a heartbeat range, its revision and the key's version are one view: heartbeats excused.
+          lastOperationTimestampSeconds: range
+            ? this.revisions.observe(range.revision, undefined, range.version)
+            : this.revisions.observe(status.revision),
         },
       ],
-      performance: { readsTotal: operations.reads, writesTotal: operations.writes },
+      performance: {
+        readsTotal: operations.reads === undefined ? undefined : this.reads.observe(operations.reads),
+        writesTotal: operations.writes === undefined ? undefined : this.writes.observe(operations.writes),
+      },
     };
+  }
+
+  /** The heartbeat key as THIS member has it (serializable range: no trip to the leader). */
+  private async rangeHeartbeat(): Promise<HeartbeatRange> {
+    const range = parseHeartbeatRange(await this.gateway('/v3/kv/range', heartbeatRangeRequest()));
+    this.ownRanges++;
+    return range;
   }
 
   private tlsFiles(): https.AgentOptions {
@@ -175,10 +309,12 @@ export class EtcdDriver implements Driver {
     const hint =
       reply.status === 404
         ? ' (no v3 JSON gateway: etcd older than 3.4, or started with --enable-grpc-gateway=false)'
-        : reply.status === 503 && this.secure
-          ? // Seen live: the gateway dials etcd's own gRPC port presenting the SERVER certificate.
-            ' (with --client-cert-auth, the gateway needs the server certificate to allow clientAuth too)'
-          : '';
+        : path.startsWith('/v3/kv/') && /permission denied/.test(error?.message ?? '')
+          ? ` (heartbeat mode: the user needs readwrite on the key prefix ${HEARTBEAT_KEY_PREFIX}; see docs/etcd.md "Heartbeat mode")`
+          : reply.status === 503 && this.secure
+            ? // Seen live: the gateway dials etcd's own gRPC port presenting the SERVER certificate.
+              ' (with --client-cert-auth, the gateway needs the server certificate to allow clientAuth too)'
+            : '';
     throw new HttpStatusError(
       reply.status,
       error?.grpcCode,

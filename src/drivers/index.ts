@@ -62,7 +62,13 @@ export const DRIVERS: readonly DriverRegistration[] = [
     heartbeat: true,
     create: lazy(() => require('./zookeeper')),
   },
-  { name: 'etcd', schemes: ['etcd', 'etcds'], defaultPort: 2379, create: lazy(() => require('./etcd')) },
+  {
+    name: 'etcd',
+    schemes: ['etcd', 'etcds'],
+    defaultPort: 2379,
+    heartbeat: true,
+    create: lazy(() => require('./etcd')),
+  },
   {
     name: 'kafka',
     schemes: ['kafka'],
