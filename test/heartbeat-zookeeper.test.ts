@@ -391,7 +391,10 @@ describe('heartbeat mode, ZooKeeper 3.8 ensemble with a delayable follower', () 
 
   test('failover: the new leader takes over writing the heartbeat, with no configuration', async () => {
     const old = leader;
+    const t0 = Date.now();
+    const since = (): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     await old.stop();
+    const stopped = since();
     const survivors = ensemble.servers.filter((s) => s !== old);
     const newLeader = await waitFor(
       'a new leader',
@@ -415,9 +418,10 @@ describe('heartbeat mode, ZooKeeper 3.8 ensemble with a delayable follower', () 
           await session.close();
         }
       },
-      15000,
+      30000,
       250,
     );
+    const written = since();
     const other = survivors.find((s) => s !== newLeader)!;
     await waitFor(
       'the remaining follower reports a small lag again',
@@ -428,7 +432,10 @@ describe('heartbeat mode, ZooKeeper 3.8 ensemble with a delayable follower', () 
           find(s, 'datastore_shard_replication_lag_seconds', SHARD)[0]!.value < 1
         );
       },
-      15000,
+      20000,
+    );
+    console.log(
+      `zookeeper heartbeat failover: leader stopped at ${stopped}, new leader's heartbeat at ${written}, follower lag < 1 s again at ${since()}`,
     );
     expect(
       find(await exporterOf(newLeader).scrape(), 'datastore_shard_replication_lag_seconds'),

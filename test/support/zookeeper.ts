@@ -230,10 +230,15 @@ export async function startDelayedEnsemble(syncLimit = 40): Promise<ZkDelayedEns
       id,
       clientPort: ports[id - 1]!,
       dir: join(dir.path, `zk${id}`),
-      // A later key wins in zoo.cfg (java.util.Properties): this overrides makeServer's syncLimit.
+      // A later key wins in zoo.cfg (java.util.Properties): these override makeServer's limits.
+      // initLimit 4 s: every sync happens with no delay injected, and a short initLimit keeps a
+      // failed leader's re-election short: when server 1 reaches the new leader's proxy before
+      // the leader listens, it gets a closed connection (not a refused one, which it would retry),
+      // starts a new election round, and the new leader only re-elects after initLimit.
       config: [
         `4lw.commands.whitelist=${WHITELIST}`,
         `syncLimit=${syncLimit}`,
+        'initLimit=8',
         ...(id === 1 ? viaProxies : direct),
       ],
     });
