@@ -87,6 +87,34 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
     }
   });
 
+  test('heartbeats are not client activity: writes_total, reads_total and last-op stay still; a client write moves them', async () => {
+    const counters = async (e: TestExporter) => {
+      const s = await e.scrape();
+      return {
+        writes: value(s, 'datastore_writes_total'),
+        reads: value(s, 'datastore_reads_total'),
+        lastOp: find(s, 'datastore_shard_last_operation_timestamp_seconds')[0]?.value,
+      };
+    };
+    // Let earlier client writes reach the delayed replica first.
+    await sleep((DELAY_S + 1) * 1000);
+    await Promise.all(exporters.map((e) => e.nextCollections(1)));
+    const before = await Promise.all(exporters.map(counters));
+    await sleep(3000); // ~6 heartbeats written, replicated and read
+    await Promise.all(exporters.map((e) => e.nextCollections(1)));
+    const idle = await Promise.all(exporters.map(counters));
+    expect(idle).toEqual(before);
+    primary.cli('SET', 'client-write', '1');
+    await sleep((DELAY_S + 1) * 1000);
+    await Promise.all(exporters.map((e) => e.nextCollections(1)));
+    const after = await Promise.all(exporters.map(counters));
+    for (let i = 0; i < exporters.length; i++) {
+      expect(after[i]!.writes).toBe(before[i]!.writes + 1);
+      expect(after[i]!.reads).toBe(before[i]!.reads);
+      expect(after[i]!.lastOp).toBeGreaterThan(before[i]!.lastOp ?? 0);
+    }
+  }, 30000);
+
   test(`injected delay of ${DELAY_S} s: reported lag within ±1 s of it`, async () => {
     await waitFor(
       'delayed heartbeat visible',

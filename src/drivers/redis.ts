@@ -26,6 +26,7 @@ import type {
   Observation,
   ShardObservation,
 } from '../model';
+import { CounterWithoutHeartbeats } from './heartbeat-exclusion';
 import { firstSlot, hashTagForSlot } from './redis-slots';
 import {
   commandKind,
@@ -57,13 +58,22 @@ export function heartbeatKey(shardId: string | undefined): string {
     : `${HEARTBEAT_KEY_PREFIX}:{${hashTagForSlot(firstSlot(shardId))}}`;
 }
 
-export function parseHeartbeat(raw: string | null): HeartbeatRecord | undefined {
+/** The stored heartbeat: the record plus `s`, a sequence that counts heartbeat writes on the shard. */
+export interface StoredHeartbeat {
+  record: HeartbeatRecord;
+  /** Heartbeat SETs so far; replicated with the value, so every node knows how many it applied. */
+  seq?: number;
+}
+
+export function parseHeartbeat(raw: string | null): StoredHeartbeat | undefined {
   if (raw === null) return undefined;
   try {
-    const v = JSON.parse(raw) as { t?: unknown; w?: unknown };
-    return typeof v.t === 'number' && typeof v.w === 'string'
-      ? { timestampSeconds: v.t, writerNodeId: v.w }
-      : undefined;
+    const v = JSON.parse(raw) as { t?: unknown; w?: unknown; s?: unknown };
+    if (typeof v.t !== 'number' || typeof v.w !== 'string') return undefined;
+    return {
+      record: { timestampSeconds: v.t, writerNodeId: v.w },
+      seq: typeof v.s === 'number' && Number.isSafeInteger(v.s) && v.s >= 0 ? v.s : undefined,
+    };
   } catch {
     return undefined;
   }
@@ -79,24 +89,48 @@ export class RedisDriver implements Driver {
   /** A Cluster replica serves reads of its master's slots only after READONLY, once per connection. */
   private readonlySent = false;
 
+  // Heartbeat mode: its own commands are real reads and writes on the server; they are kept out of
+  // reads_total, writes_total and last-op (a heartbeat is not client activity).
+  /** Set once the core first reads or writes a heartbeat: from then on observe() reads it too. */
+  private heartbeatActive = false;
+  /** GETs of the heartbeat key this driver sent (subtracted from reads_total). */
+  private heartbeatReads = 0;
+  /** The record read by the last observe(), handed to the core's read() without another round trip. */
+  private observedHeartbeat?: { shardId: string | undefined; stored: StoredHeartbeat | undefined };
+  /** Next sequence number to write, while this node writes heartbeats (undefined: read it first). */
+  private writerSeq?: number;
+  private readonly readsWithoutHeartbeats = new CounterWithoutHeartbeats();
+  private readonly writesWithoutHeartbeats = new CounterWithoutHeartbeats();
+
   constructor(private readonly opts: DriverOptions) {}
 
   readonly heartbeat: HeartbeatStore = {
     write: async (shardId, record) => {
-      await this.command([
-        'SET',
-        heartbeatKey(shardId),
-        JSON.stringify({ t: record.timestampSeconds, w: record.writerNodeId }),
-      ]);
+      this.heartbeatActive = true;
+      const key = heartbeatKey(shardId);
+      // Continue the shard's sequence from the replicated value (a new primary after a failover too).
+      this.writerSeq ??= ((await this.getHeartbeat(key))?.seq ?? 0) + 1;
+      const value = { t: record.timestampSeconds, w: record.writerNodeId, s: this.writerSeq };
+      await this.command(['SET', key, JSON.stringify(value)]);
+      this.writerSeq++;
     },
     read: async (shardId) => {
-      if (this.clusterMode && !this.readonlySent) {
-        await this.command(['READONLY']);
-        this.readonlySent = true;
-      }
-      return parseHeartbeat(await this.command<string | null>(['GET', heartbeatKey(shardId)]));
+      this.heartbeatActive = true;
+      const observed = this.observedHeartbeat;
+      this.observedHeartbeat = undefined;
+      if (observed && observed.shardId === shardId) return observed.stored?.record;
+      return (await this.getHeartbeat(heartbeatKey(shardId)))?.record;
     },
   };
+
+  private async getHeartbeat(key: string): Promise<StoredHeartbeat | undefined> {
+    if (this.clusterMode && !this.readonlySent) {
+      await this.command(['READONLY']);
+      this.readonlySent = true;
+    }
+    this.heartbeatReads++;
+    return parseHeartbeat(await this.command<string | null>(['GET', key]));
+  }
 
   async connect(): Promise<void> {
     const { target, timeoutMs } = this.opts;
@@ -123,6 +157,7 @@ export class RedisDriver implements Driver {
     );
     this.client = client as Client;
     this.readonlySent = false;
+    this.writerSeq = undefined;
     await client.connect();
   }
 
@@ -167,14 +202,13 @@ export class RedisDriver implements Driver {
     const info = await this.info();
     const calls = parseCommandStats(info);
     await this.classify(calls.keys());
-    let readsTotal = 0;
-    let writesTotal = 0;
+    let rawReads = 0;
+    let rawWrites = 0;
     for (const [name, n] of calls) {
       const kind = this.kinds.get(name);
-      if (kind === 'read') readsTotal += n;
-      else if (kind === 'write') writesTotal += n;
+      if (kind === 'read') rawReads += n;
+      else if (kind === 'write') rawWrites += n;
     }
-    const lastWrite = this.writes.observe(writesTotal);
 
     const connected = infoNumber(info, 'connected_clients');
     const observation: Observation = {
@@ -183,15 +217,12 @@ export class RedisDriver implements Driver {
       shards: [],
       performance: {
         clientsConnected: connected === undefined ? undefined : Math.max(0, connected - 1),
-        readsTotal,
-        writesTotal,
       },
     };
 
     const isReplica = info.get('role') === 'slave';
     const shard: Omit<ShardObservation, 'role'> = {
       nativeRole: info.get('role'),
-      lastOperationTimestampSeconds: lastWrite,
       lagSeconds: replicaLagSeconds(info),
     };
     const offset = infoNumber(info, isReplica ? 'slave_repl_offset' : 'master_repl_offset');
@@ -224,6 +255,22 @@ export class RedisDriver implements Driver {
         role: info.get('role') === 'master' ? 'primary' : isReplica ? 'secondary' : 'unknown',
       });
     }
+
+    const [only] = observation.shards;
+    if (only?.role !== 'primary') this.writerSeq = undefined;
+    let heartbeatWrites: number | undefined;
+    if (this.heartbeatActive && only) {
+      const stored = await this.getHeartbeat(heartbeatKey(only.id));
+      this.observedHeartbeat = { shardId: only.id, stored };
+      heartbeatWrites = stored?.seq;
+    }
+    const writesTotal = this.writesWithoutHeartbeats.observe(rawWrites, heartbeatWrites);
+    observation.performance.writesTotal = writesTotal;
+    observation.performance.readsTotal = this.readsWithoutHeartbeats.observe(
+      rawReads,
+      this.heartbeatActive ? this.heartbeatReads : undefined,
+    );
+    if (only) only.lastOperationTimestampSeconds = this.writes.observe(writesTotal);
     return observation;
   }
 }
