@@ -181,6 +181,43 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
     }
   });
 
+  test('the heartbeat privileges in the README are enough: an ACL user limited to the heartbeat keys', async () => {
+    primary.cli(
+      'ACL',
+      'SETUSER',
+      'hb-exporter',
+      'on',
+      '>hb-pw-1',
+      '+info',
+      '+command|info',
+      '+cluster|myid',
+      '+cluster|nodes',
+      '+client|setname',
+      '+get',
+      '+set',
+      '+readonly',
+      '~__datastore_exporter:*',
+    );
+    const limited = await startTestExporter([
+      '--target',
+      `redis://hb-exporter:hb-pw-1@127.0.0.1:${primary.port}`,
+      '--heartbeat',
+      '--cluster-id',
+      'acl',
+    ]);
+    try {
+      await limited.waitUp();
+      await limited.nextCollections(2);
+      const s = await limited.scrape();
+      expect(value(s, 'datastore_shard_heartbeat_timestamp_seconds', { shard_id: 'acl' })).toBeGreaterThan(
+        Date.now() / 1000 - 3,
+      );
+      expect(limited.logs.join('\n')).not.toMatch(/heartbeat write failed|NOPERM/);
+    } finally {
+      await limited.stop();
+    }
+  });
+
   test('--heartbeat on a driver without heartbeat support is a configuration error', async () => {
     const port = await freePort();
     await expect(startTestExporter(['--target', `kafka://127.0.0.1:${port}`, '--heartbeat'])).rejects.toThrow(

@@ -2,6 +2,7 @@
  * The Redis driver against a real 3-master / 3-replica Redis Cluster: node ids, shards named by slot
  * ranges, roles, and a CLUSTER FAILOVER that moves the primary role without renaming the shard.
  */
+import { heartbeatKey } from '../src/drivers/redis';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { find, roleOf, value } from './support/metrics-text';
 import { waitFor } from './support/processes';
@@ -95,6 +96,38 @@ describe('redis cluster (3 masters, 3 replicas)', () => {
           value(s, 'datastore_shard_last_operation_timestamp_seconds', { shard_id: shardId }),
         ).toBeGreaterThanOrEqual(t0);
       }
+    }
+  });
+
+  test("heartbeat mode: one key per shard, inside the shard's own slots; its replica reads it with sub-second lag", async () => {
+    const masterIndex = cluster.nodes.findIndex((n) => cliShardOf(n).role === 'primary');
+    const master = cluster.nodes[masterIndex]!;
+    const { shardId } = cliShardOf(master);
+    const replica = cluster.nodes.find((n, i) => i !== masterIndex && cliShardOf(n).shardId === shardId)!;
+    const hb = await Promise.all(
+      [master, replica].map((n) =>
+        startTestExporter(['--target', n.url, '--cluster-id', 'cache', '--heartbeat']),
+      ),
+    );
+    try {
+      await Promise.all(hb.map((e) => e.waitUp()));
+      const key = heartbeatKey(shardId);
+      await waitFor('heartbeat key written', () => master.cli('GET', key) !== '', 5000);
+      const slot = Number(master.cli('CLUSTER', 'KEYSLOT', key));
+      const inShard = shardId.split(',').some((r) => {
+        const [a, b] = r.split('-').map(Number);
+        return slot >= a! && slot <= (b ?? a!);
+      });
+      expect(inShard).toBe(true);
+      await hb[1]!.nextCollections(2);
+      const lag = value(await hb[1]!.scrape(), 'datastore_shard_replication_lag_seconds', {
+        shard_id: shardId,
+      });
+      expect(lag).toBeGreaterThanOrEqual(0);
+      expect(lag).toBeLessThan(1);
+      expect(hb[1]!.logs.join('\n')).not.toMatch(/MOVED|heartbeat write failed/);
+    } finally {
+      await Promise.all(hb.map((e) => e.stop()));
     }
   });
 
