@@ -262,7 +262,8 @@ export interface ZkAcl {
   id: string;
 }
 
-class JuteWriter {
+/** Builds a jute record (big-endian ints, length-prefixed buffers and strings). */
+export class JuteWriter {
   private readonly parts: Buffer[] = [];
   int(n: number): this {
     const b = Buffer.alloc(4);

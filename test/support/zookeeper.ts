@@ -11,6 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startDelayProxy, type DelayProxy } from './delay-proxy';
 import { freePorts, requireBinary, startProcess, tempDir, waitFor, type ServerProcess } from './processes';
+import { JuteWriter } from '../../src/drivers/zookeeper-parse';
 
 export const JAVA = '/usr/bin/java';
 export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
@@ -323,43 +324,6 @@ const OP_SET_DATA = 5;
 const OP_PING = 11;
 const OP_CLOSE_SESSION = -11;
 
-class Writer {
-  private parts: Buffer[] = [];
-  int(n: number): this {
-    const b = Buffer.alloc(4);
-    b.writeInt32BE(n);
-    this.parts.push(b);
-    return this;
-  }
-  long(n: bigint): this {
-    const b = Buffer.alloc(8);
-    b.writeBigInt64BE(n);
-    this.parts.push(b);
-    return this;
-  }
-  bool(v: boolean): this {
-    this.parts.push(Buffer.from([v ? 1 : 0]));
-    return this;
-  }
-  buffer(b: Buffer): this {
-    return this.int(b.length).raw(b);
-  }
-  string(s: string): this {
-    return this.buffer(Buffer.from(s, 'utf8'));
-  }
-  raw(b: Buffer): this {
-    this.parts.push(b);
-    return this;
-  }
-  /** The record with its 4-byte length prefix, as the protocol frames every packet. */
-  framed(): Buffer {
-    const body = Buffer.concat(this.parts);
-    const len = Buffer.alloc(4);
-    len.writeInt32BE(body.length);
-    return Buffer.concat([len, body]);
-  }
-}
-
 export interface ZkReply {
   xid: number;
   zxid: bigint;
@@ -426,7 +390,7 @@ export class ZkSession {
     });
     const session = new ZkSession(sock);
     sock.write(
-      new Writer()
+      new JuteWriter()
         .int(0) // protocol version
         .long(0n) // last zxid seen
         .int(sessionTimeoutMs)
@@ -445,9 +409,9 @@ export class ZkSession {
     return session;
   }
 
-  private async request(type: number, body: Writer): Promise<ZkReply> {
+  private async request(type: number, body: JuteWriter): Promise<ZkReply> {
     const xid = ++this.xid;
-    this.sock.write(new Writer().int(xid).int(type).raw(body.framed().subarray(4)).framed());
+    this.sock.write(new JuteWriter().int(xid).int(type).raw(body.framed().subarray(4)).framed());
     for (;;) {
       const frame = await this.nextFrame();
       const reply = {
@@ -470,7 +434,7 @@ export class ZkSession {
     data: string,
     acl: { perms: number; scheme: string; id: string }[] = [{ perms: 31, scheme: 'world', id: 'anyone' }],
   ): Promise<bigint> {
-    const body = new Writer().string(path).buffer(Buffer.from(data)).int(acl.length);
+    const body = new JuteWriter().string(path).buffer(Buffer.from(data)).int(acl.length);
     for (const a of acl) body.int(a.perms).string(a.scheme).string(a.id);
     body.int(0); // persistent
     const r = await this.request(OP_CREATE, body);
@@ -479,13 +443,16 @@ export class ZkSession {
   }
 
   async setData(path: string, data: string): Promise<bigint> {
-    const r = await this.request(OP_SET_DATA, new Writer().string(path).buffer(Buffer.from(data)).int(-1));
+    const r = await this.request(
+      OP_SET_DATA,
+      new JuteWriter().string(path).buffer(Buffer.from(data)).int(-1),
+    );
     if (r.err !== 0) throw new Error(`setData ${path}: zookeeper error ${r.err}`);
     return r.zxid;
   }
 
   async getData(path: string): Promise<string> {
-    const r = await this.request(OP_GET_DATA, new Writer().string(path).bool(false));
+    const r = await this.request(OP_GET_DATA, new JuteWriter().string(path).bool(false));
     if (r.err !== 0) throw new Error(`getData ${path}: zookeeper error ${r.err}`);
     const len = r.body.readInt32BE(0);
     return len < 0 ? '' : r.body.subarray(4, 4 + len).toString('utf8');
@@ -493,7 +460,7 @@ export class ZkSession {
 
   /** getData with the Stat fields tests compare: version (setData count) and mzxid. */
   async getDataStat(path: string): Promise<{ data: string; version: number; mzxid: bigint; zxid: bigint }> {
-    const r = await this.request(OP_GET_DATA, new Writer().string(path).bool(false));
+    const r = await this.request(OP_GET_DATA, new JuteWriter().string(path).bool(false));
     if (r.err !== 0) throw new Error(`getData ${path}: zookeeper error ${r.err}`);
     const len = r.body.readInt32BE(0);
     const stat = r.body.subarray(4 + Math.max(0, len));
@@ -508,7 +475,7 @@ export class ZkSession {
   /** `addauth digest user:password` (auth packet, xid -4); rejects if the server refuses. */
   async addAuthDigest(user: string, password: string): Promise<void> {
     this.sock.write(
-      new Writer()
+      new JuteWriter()
         .int(-4)
         .int(100)
         .int(0)
@@ -527,14 +494,14 @@ export class ZkSession {
 
   /** A client heartbeat (xid -2), as every client sends when idle for a third of its session timeout. */
   async ping(): Promise<void> {
-    this.sock.write(new Writer().int(-2).int(OP_PING).framed());
+    this.sock.write(new JuteWriter().int(-2).int(OP_PING).framed());
     for (;;) if ((await this.nextFrame()).readInt32BE(0) === -2) return;
   }
 
   /** Closes the session (a transaction) and the connection. */
   async close(): Promise<void> {
     try {
-      await this.request(OP_CLOSE_SESSION, new Writer());
+      await this.request(OP_CLOSE_SESSION, new JuteWriter());
     } finally {
       this.sock.destroy();
     }
