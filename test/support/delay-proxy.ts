@@ -37,12 +37,21 @@ export function startDelayProxy(upstreamPort: number, delayMs: number): Promise<
       }),
   };
   const server: Server = createServer((client) => {
-    const upstream = connect({ port: upstreamPort, host: '127.0.0.1' });
     sockets.add(client);
-    sockets.add(upstream);
+    let upstream: Socket | undefined;
+    // Bytes from the client before the upstream answered; sent in order once it does.
+    const early: Buffer[] = [];
+    let done = false;
+    const closeBoth = (): void => {
+      done = true;
+      client.destroy();
+      upstream?.destroy();
+      sockets.delete(client);
+      if (upstream) sockets.delete(upstream);
+    };
     // Each chunk is delivered at arrival + delay; a chain keeps the order even if the delay changes.
     let chain = Promise.resolve();
-    upstream.on('data', (chunk: Buffer) => {
+    const forward = (chunk: Buffer): void => {
       const due = Date.now() + proxy.delayMs;
       chain = chain.then(
         () =>
@@ -58,18 +67,31 @@ export function startDelayProxy(upstreamPort: number, delayMs: number): Promise<
             setTimeout(deliver, Math.max(0, due - Date.now()));
           }),
       );
-    });
-    client.on('data', (chunk: Buffer) => upstream.write(chunk));
-    const closeBoth = (): void => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
     };
+    // A refused upstream (e.g. a new leader not listening yet) is retried for a few seconds while the
+    // client waits, as a real network path would: closing the client instead would look like a
+    // server that accepted and hung up, which clients treat differently from "not there yet".
+    const retryUntil = Date.now() + 5000;
+    const attach = (): void => {
+      const socket = connect({ port: upstreamPort, host: '127.0.0.1' });
+      socket.once('connect', () => {
+        upstream = socket;
+        sockets.add(socket);
+        for (const chunk of early.splice(0)) socket.write(chunk);
+        socket.on('data', forward);
+        socket.on('close', closeBoth);
+        socket.on('error', closeBoth);
+      });
+      socket.once('error', () => {
+        if (upstream === socket || done) return;
+        if (Date.now() < retryUntil) setTimeout(attach, 100);
+        else closeBoth();
+      });
+    };
+    attach();
+    client.on('data', (chunk: Buffer) => (upstream ? upstream.write(chunk) : early.push(chunk)));
     client.on('close', closeBoth);
-    upstream.on('close', closeBoth);
     client.on('error', closeBoth);
-    upstream.on('error', closeBoth);
   });
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => {
