@@ -388,8 +388,12 @@ export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): Server
   const driver = target ? DRIVERS.find((d) => d.schemes.includes(target.scheme))! : undefined;
   const driverExtra: Record<string, string> = {};
   for (const f of driver?.flags ?? []) {
-    const value = get(`${driver!.name}.${f.name}`);
-    if (value !== undefined) driverExtra[f.name] = value;
+    const flag = `${driver!.name}.${f.name}`;
+    const value = get(flag);
+    if (value === undefined) continue;
+    const problem = f.validate?.(value);
+    if (problem) throw new ConfigError(`--${flag} ${JSON.stringify(value)} ${problem}`);
+    driverExtra[f.name] = value;
   }
 
   const heartbeat = parseBoolean(get('heartbeat'), 'heartbeat');

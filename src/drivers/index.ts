@@ -14,7 +14,12 @@ export interface DriverRegistration {
   /** Whether the driver implements heartbeat mode (Driver.heartbeat), checked when --heartbeat is set. */
   heartbeat?: boolean;
   /** Driver-specific flags, `--<name>.<flag>`, passed to the driver in DriverOptions.extra. */
-  flags?: { name: string; help: string }[];
+  flags?: {
+    name: string;
+    help: string;
+    /** Checks the value at start-up; returns what is wrong with it, or undefined when it is fine. */
+    validate?: (value: string) => string | undefined;
+  }[];
   create: DriverFactory;
 }
 
@@ -74,7 +79,12 @@ export const DRIVERS: readonly DriverRegistration[] = [
     schemes: ['kafka'],
     defaultPort: 9092,
     flags: [
-      { name: 'broker-id', help: 'Broker id of the local broker (default: found from cluster metadata).' },
+      {
+        name: 'broker-id',
+        help: 'Broker id of the local broker (default: found from cluster metadata).',
+        validate: (v) =>
+          /^\d+$/.test(v.trim()) ? undefined : 'must be a broker id (a non-negative integer)',
+      },
     ],
     create: lazy(() => require('./kafka')),
   },
