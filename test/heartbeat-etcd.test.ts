@@ -4,6 +4,7 @@
  * receives over its raft streams (see startDelayedEtcdCluster): a real replication delay while all
  * members keep running. Plus the parsers and counters on their own, and auth on a single member.
  */
+import { lagGrowth, lagSamples as sampleLag } from './support/heartbeat';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { find, roleOf, value, type Sample } from './support/metrics-text';
 import { sleep, waitFor } from './support/processes';
@@ -113,15 +114,7 @@ async function heartbeatOn(member: EtcdMember): Promise<{ t: number; w: string }
     : (JSON.parse(Buffer.from(raw, 'base64').toString()) as { t: number; w: string });
 }
 
-/** The lag one exporter reports for the shard, read right after each of `n` collections. */
-async function lagSamples(exporter: TestExporter, n: number): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < n; i++) {
-    await exporter.nextCollections(1);
-    samples.push(value(await exporter.scrape(), 'datastore_shard_replication_lag_seconds', SHARD));
-  }
-  return samples;
-}
+const lagSamples = (exporter: TestExporter, n: number): Promise<number[]> => sampleLag(exporter, SHARD, n);
 
 /** Puts to `load` through the leader every 50 ms until stopped. */
 function startLoad(leader: EtcdMember): { stop(): Promise<void> } {
@@ -304,12 +297,7 @@ describe('heartbeat mode, etcd 3.4 cluster with a delayable member', () => {
     );
     await cluster.peerDelay.pause();
     try {
-      await delayed.nextCollections(1);
-      const l0 = (await lagSamples(delayed, 1))[0]!;
-      const t0 = Date.now();
-      await sleep(3000);
-      const l1 = (await lagSamples(delayed, 1))[0]!;
-      const wall = (Date.now() - t0) / 1000;
+      const { l0, l1, wall } = await lagGrowth(delayed, SHARD);
       console.log(
         `etcd heartbeat, paused member: lag ${l0.toFixed(2)} -> ${l1.toFixed(2)} over ${wall.toFixed(2)} s`,
       );

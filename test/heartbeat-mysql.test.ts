@@ -13,6 +13,7 @@ import {
   parseHeartbeatRow,
   sqlString,
 } from '../src/drivers/mysql-heartbeat';
+import { lagGrowth, lagSamples as sampleLag } from './support/heartbeat';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import {
   EXPORTER_USER,
@@ -96,14 +97,7 @@ describe('heartbeat mode, MariaDB primary + GTID replica + MASTER_DELAY replica'
     )[0];
     return row ? { ts: Number(row['ts']), writer: row['writer']!, seq: Number(row['seq']) } : undefined;
   };
-  const lagSamples = async (n: MariadbNode, count: number): Promise<number[]> => {
-    const samples: number[] = [];
-    for (let i = 0; i < count; i++) {
-      await exp(n).nextCollections(1);
-      samples.push(value(await exp(n).scrape(), LAG, SHARD));
-    }
-    return samples;
-  };
+  const lagSamples = (n: MariadbNode, count: number): Promise<number[]> => sampleLag(exp(n), SHARD, count);
   const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
 
   beforeAll(async () => {
@@ -190,12 +184,7 @@ describe('heartbeat mode, MariaDB primary + GTID replica + MASTER_DELAY replica'
   test('a paused replica (STOP SLAVE SQL_THREAD): its lag grows at the rate of wall time', async () => {
     replica.sql('STOP SLAVE SQL_THREAD');
     try {
-      await exp(replica).nextCollections(1);
-      const l0 = (await lagSamples(replica, 1))[0]!;
-      const t0 = Date.now();
-      await sleep(3000);
-      const l1 = (await lagSamples(replica, 1))[0]!;
-      const wall = (Date.now() - t0) / 1000;
+      const { l0, l1, wall } = await lagGrowth(exp(replica), SHARD);
       console.log(
         `mariadb heartbeat, paused replica: lag ${l0.toFixed(2)} -> ${l1.toFixed(2)} over ${wall.toFixed(2)} s`,
       );

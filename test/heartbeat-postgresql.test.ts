@@ -19,6 +19,7 @@ import {
   heartbeatWriteSql,
   standbyLastOperation,
 } from '../src/drivers/postgresql-heartbeat';
+import { lagGrowth, lagSamples as sampleLag } from './support/heartbeat';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { find, value, type Sample } from './support/metrics-text';
 import { startPgCluster, steadyWrites, waitReplayed, type PgCluster, type PgNode } from './support/postgres';
@@ -124,14 +125,7 @@ describe('heartbeat mode, PostgreSQL primary + streaming standby + delayed stand
     const [ts, writer] = out.split('|');
     return { ts: Number(ts), writer: writer! };
   };
-  const lagSamples = async (n: PgNode, count: number): Promise<number[]> => {
-    const samples: number[] = [];
-    for (let i = 0; i < count; i++) {
-      await exp(n).nextCollections(1);
-      samples.push(value(await exp(n).scrape(), LAG, shard()));
-    }
-    return samples;
-  };
+  const lagSamples = (n: PgNode, count: number): Promise<number[]> => sampleLag(exp(n), shard(), count);
   const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
 
   beforeAll(async () => {
@@ -263,12 +257,7 @@ describe('heartbeat mode, PostgreSQL primary + streaming standby + delayed stand
   test('a paused standby (pg_wal_replay_pause): its lag grows at the rate of wall time', async () => {
     standby.psql('SELECT pg_wal_replay_pause()');
     try {
-      await exp(standby).nextCollections(1);
-      const l0 = (await lagSamples(standby, 1))[0]!;
-      const t0 = Date.now();
-      await sleep(3000);
-      const l1 = (await lagSamples(standby, 1))[0]!;
-      const wall = (Date.now() - t0) / 1000;
+      const { l0, l1, wall } = await lagGrowth(exp(standby), shard());
       console.log(
         `postgresql heartbeat, paused standby: lag ${l0.toFixed(2)} -> ${l1.toFixed(2)} over ${wall.toFixed(2)} s`,
       );

@@ -2,6 +2,7 @@
  * Heartbeat mode on real Redis replication: true lag in seconds where Redis itself has none.
  * A delaying TCP proxy between the primary and one replica injects a real replication delay.
  */
+import { lagGrowth, lagSamples as sampleLag } from './support/heartbeat';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { find, value } from './support/metrics-text';
 import { startDelayProxy, type DelayProxy } from './support/delay-proxy';
@@ -11,17 +12,8 @@ import { HEARTBEAT_KEY_PREFIX } from '../src/drivers/redis';
 
 const DELAY_S = 3;
 
-/** Samples a replica's reported lag once per collection. */
-async function lagSamples(exporter: TestExporter, n: number): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < n; i++) {
-    await exporter.nextCollections(1);
-    samples.push(
-      value(await exporter.scrape(), 'datastore_shard_replication_lag_seconds', { shard_id: 'hb' }),
-    );
-  }
-  return samples;
-}
+const lagSamples = (exporter: TestExporter, n: number): Promise<number[]> =>
+  sampleLag(exporter, { shard_id: 'hb' }, n);
 
 describe('heartbeat mode, Redis primary + direct replica + delayed replica', () => {
   let primary: RedisNode;
@@ -134,13 +126,7 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
     );
     proxy.pause();
     try {
-      await exporters[2]!.nextCollections(1);
-      // Each sample is read right after a collection; the wall time between them is what lag must gain.
-      const l0 = (await lagSamples(exporters[2]!, 1))[0]!;
-      const t0 = Date.now();
-      await sleep(3000);
-      const l1 = (await lagSamples(exporters[2]!, 1))[0]!;
-      const wall = (Date.now() - t0) / 1000;
+      const { l0, l1, wall } = await lagGrowth(exporters[2]!, { shard_id: 'hb' });
       console.log(
         `redis heartbeat, paused replica: lag ${l0.toFixed(2)} -> ${l1.toFixed(2)} over ${wall.toFixed(2)} s`,
       );

@@ -4,6 +4,7 @@
  * startDelayedEnsemble) injects a real replication delay: proposals and commits reach it late.
  * Plus the jute records and trackers on their own, and ACLs on a standalone server.
  */
+import { lagGrowth, lagSamples as sampleLag } from './support/heartbeat';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { find, roleOf, value, type Sample } from './support/metrics-text';
 import { sleep, waitFor } from './support/processes';
@@ -166,15 +167,7 @@ describe('heartbeat jute records, parsing and accounting (no server)', () => {
   });
 });
 
-/** The lag one exporter reports for the shard, read right after each of `n` collections. */
-async function lagSamples(exporter: TestExporter, n: number): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < n; i++) {
-    await exporter.nextCollections(1);
-    samples.push(value(await exporter.scrape(), 'datastore_shard_replication_lag_seconds', SHARD));
-  }
-  return samples;
-}
+const lagSamples = (exporter: TestExporter, n: number): Promise<number[]> => sampleLag(exporter, SHARD, n);
 
 /** Writes to /load through the leader every 50 ms until stopped. */
 function startLoad(port: number): { stop(): Promise<void> } {
@@ -358,12 +351,7 @@ describe('heartbeat mode, ZooKeeper 3.8 ensemble with a delayable follower', () 
     );
     ensemble.proxy.pause();
     try {
-      await delayed.nextCollections(1);
-      const l0 = (await lagSamples(delayed, 1))[0]!;
-      const t0 = Date.now();
-      await sleep(3000);
-      const l1 = (await lagSamples(delayed, 1))[0]!;
-      const wall = (Date.now() - t0) / 1000;
+      const { l0, l1, wall } = await lagGrowth(delayed, SHARD);
       console.log(
         `zookeeper heartbeat, paused follower: lag ${l0.toFixed(2)} -> ${l1.toFixed(2)} over ${wall.toFixed(2)} s`,
       );
