@@ -5,19 +5,19 @@
  * Measured per collection, steady state (trackers warm), median of several runs:
  *  - decode: kafkajs decoding the Metadata v6 response bytes (the real decoder, on real wire bytes);
  *  - plan: building the ListOffsets request for the partitions the local broker leads;
- *  - map: high watermarks + the Observation (kafka-map.ts), including the AdvanceTrackers update;
+ *  - map: high watermarks + the Observation (src/drivers/kafka/parse.ts), including the AdvanceTrackers update;
  *  - heap retained by one Observation (needs --expose-gc for a meaningful number).
  *
  * Run:  npx tsc -p tsconfig.json --outDir dist/tsc-all && node --expose-gc dist/tsc-all/bench/kafka-metadata.js
  * (compiled inside the repository so `kafkajs` resolves from node_modules).
  */
-import { AdvanceTrackers } from '../src/advance-tracker';
+import { AdvanceTrackers } from '../src/drivers/shared/advance-tracker';
 import {
   kafkaObservation,
   latestOffsetsRequest,
   type KafkaMetadata,
   type ListOffsetsTopicResponse,
-} from '../src/drivers/kafka-map';
+} from '../src/drivers/kafka/parse';
 import { encodeListOffsetsResponse, encodeMetadataResponse } from '../test/fixtures/kafka/wire-broker';
 
 /* eslint-disable @typescript-eslint/no-require-imports */

@@ -19,10 +19,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadServerConfig } from '../src/config';
+import { loadServerConfig } from '../src/config/flags';
 import { startServer } from '../src/exporter';
-import { createLogger } from '../src/logger';
-import { PROMETHEUS_CONTENT_TYPE } from '../src/metrics';
+import { createLogger } from '../src/core/logger';
+import { PROMETHEUS_CONTENT_TYPE } from '../src/http/metrics';
 import { freePort, tempDir } from '../test/support/processes';
 import { startRedis } from '../test/support/redis';
 

@@ -3,11 +3,11 @@
  * Command-line entry point. Configuration problems print ONE line and exit 2, without a stack trace.
  */
 import { config as loadDotenv } from 'dotenv';
-import { ConfigError } from './errors';
-import { helpText, loadServerConfig } from './config';
+import { ConfigError } from './core/errors';
+import { helpText, loadServerConfig } from './config/flags';
 import { startServer } from './exporter';
-import { createLogger } from './logger';
-import { EXPORTER_VERSION } from './version';
+import { createLogger } from './core/logger';
+import { EXPORTER_VERSION } from './core/version';
 
 async function main(): Promise<number> {
   loadDotenv({ quiet: true });

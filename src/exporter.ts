@@ -7,15 +7,15 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Collector } from './collector';
-import type { Config, ServerConfig } from './config';
-import { driverForScheme } from './drivers';
-import type { Logger } from './logger';
-import { ProbeService } from './probe';
-import { agentVersion } from './replicante-api';
-import { createApp } from './server';
-import { EXPORTER_VERSION } from './version';
-import { listenWeb } from './web-server';
+import { Collector } from './core/collector';
+import type { Config, ServerConfig } from './config/flags';
+import { driverForScheme } from './drivers/registry';
+import type { Logger } from './core/logger';
+import { ProbeService } from './probe/service';
+import { agentVersion } from './http/replicante-api';
+import { createApp } from './http/routes';
+import { EXPORTER_VERSION } from './core/version';
+import { listenWeb } from './http/listener';
 
 export interface RunningExporter {
   collector: Collector;

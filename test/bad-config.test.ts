@@ -9,9 +9,9 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
-import { allFlags, loadServerConfig, type ServerConfig } from '../src/config';
+import { allFlags, loadServerConfig, type ServerConfig } from '../src/config/flags';
 import { startServer, type RunningServer } from '../src/exporter';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/core/logger';
 import { tempDir } from './support/processes';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');

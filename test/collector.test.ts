@@ -3,7 +3,7 @@
  * connection (a datastore that is "up" at the TCP level but never answers the protocol).
  */
 import { createServer, type Server } from 'node:net';
-import { cronPattern } from '../src/collector';
+import { cronPattern } from '../src/core/collector';
 import { startTestExporter } from './support/exporter';
 import { find, value } from './support/metrics-text';
 import { sleep } from './support/processes';

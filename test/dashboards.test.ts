@@ -10,7 +10,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDashboards, DASHBOARD_UIDS, renderDashboard } from '../scripts/dashboards/dashboards';
-import { MODEL_HELP } from '../src/exposition';
+import { MODEL_HELP } from '../src/http/exposition';
 import {
   allRules,
   dashboardQueries,
@@ -24,9 +24,9 @@ import {
 } from './support/prometheus';
 
 /** Metric names of the contract, from the sources that define them: the model metrics
- * (src/exposition.ts) and the exporter's own (prom-client metrics in src/metrics.ts). */
+ * (src/http/exposition.ts) and the exporter's own (prom-client metrics in src/http/metrics.ts). */
 function contractMetrics(): Set<string> {
-  const src = readFileSync(join(ROOT, 'src', 'metrics.ts'), 'utf8');
+  const src = readFileSync(join(ROOT, 'src', 'http', 'metrics.ts'), 'utf8');
   return new Set([...Object.keys(MODEL_HELP), ...[...src.matchAll(/name: '([a-z_]+)'/g)].map((m) => m[1]!)]);
 }
 

@@ -8,18 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from '../src/errors';
-import { createDriver } from '../src/drivers/etcd';
-import {
-  idToHex,
-  mvccOperations,
-  parseGatewayError,
-  parseStatus,
-  pickUnlabelledSamples,
-  roleFromStatus,
-} from '../src/drivers/etcd-parse';
-import type { DriverOptions } from '../src/model';
-import { parseTarget } from '../src/target';
+import { ConfigError } from '../src/core/errors';
+import type { DriverOptions } from '../src/core/model';
+import { parseTarget } from '../src/core/target';
 import {
   makeCertificates,
   startEtcdCluster,
@@ -30,6 +21,15 @@ import {
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { MODEL_METRICS, find, roleOf, value, type Sample } from './support/metrics-text';
 import { requireBinary, tempDir, waitFor } from './support/processes';
+import { createDriver } from '../src/drivers/etcd/driver';
+import {
+  idToHex,
+  mvccOperations,
+  parseGatewayError,
+  parseStatus,
+  pickUnlabelledSamples,
+  roleFromStatus,
+} from '../src/drivers/etcd/parse';
 
 /** Replies recorded from etcd 3.4.23 (a learner's status, which also shows a leader id). */
 const LEARNER_STATUS =

@@ -14,16 +14,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { Timestamp } from 'mongodb';
-import { AdvanceTrackers } from '../src/advance-tracker';
-import { loadConfig, loadServerConfig, parseArgs, parseDuration, parseListenAddress } from '../src/config';
+import { AdvanceTrackers } from '../src/drivers/shared/advance-tracker';
 import {
-  idToHex,
-  mvccOperations,
-  parseGatewayError,
-  parseStatus,
-  pickUnlabelledSamples,
-  roleFromStatus,
-} from '../src/drivers/etcd-parse';
+  loadConfig,
+  loadServerConfig,
+  parseArgs,
+  parseDuration,
+  parseListenAddress,
+} from '../src/config/flags';
 import {
   highWatermarks,
   kafkaObservation,
@@ -34,7 +32,7 @@ import {
   type KafkaMetadata,
   type KafkaPartitionMetadata,
   type ListOffsetsTopicResponse,
-} from '../src/drivers/kafka-map';
+} from '../src/drivers/kafka/parse';
 import {
   mapObservation,
   mapPerformance,
@@ -44,27 +42,36 @@ import {
   toNumber as mongoToNumber,
   type Doc,
   type MongoResponses,
-} from '../src/drivers/mongodb-map';
-import * as mysql from '../src/drivers/mysql-status';
-import { parseLsn, StandbyLag } from '../src/drivers/postgresql-replication';
-import { parseHeartbeat, replicaLagSeconds } from '../src/drivers/redis';
+} from '../src/drivers/mongodb/parse';
+import * as mysql from '../src/drivers/mysql/parse';
+import { parseLsn, StandbyLag } from '../src/drivers/postgresql/parse';
+import * as zk from '../src/drivers/zookeeper/parse';
+import { ConfigError } from '../src/core/errors';
+import { allFlags } from '../src/config/flags';
+import { TargetAllowlist } from '../src/probe/allowlist';
+import { parseProbeConfig, type ProbeFileConfig } from '../src/probe/config';
+import { ProbeRequestError, resolveProbeTarget } from '../src/probe/target';
+import { parseTarget, redactText, redactUrl } from '../src/core/target';
+import { parseGoDuration, parseWebConfig } from '../src/config/web-config';
+import { parseBasicAuth } from '../src/http/listener';
+import { fixtureNames, loadFixture, responsesOf } from './support/mongodb';
+import {
+  idToHex,
+  mvccOperations,
+  parseGatewayError,
+  parseStatus,
+  pickUnlabelledSamples,
+  roleFromStatus,
+} from '../src/drivers/etcd/parse';
+import { replicaLagSeconds } from '../src/drivers/redis/driver';
+import { parseHeartbeat } from '../src/drivers/redis/heartbeat';
 import {
   commandKind,
   infoNumber,
   parseClusterNodes,
   parseCommandStats,
   parseInfo,
-} from '../src/drivers/redis-info';
-import * as zk from '../src/drivers/zookeeper-parse';
-import { ConfigError } from '../src/errors';
-import { allFlags } from '../src/config';
-import { TargetAllowlist } from '../src/probe-allowlist';
-import { parseProbeConfig, type ProbeFileConfig } from '../src/probe-config';
-import { ProbeRequestError, resolveProbeTarget } from '../src/probe-target';
-import { parseTarget, redactText, redactUrl } from '../src/target';
-import { parseGoDuration, parseWebConfig } from '../src/web-config';
-import { parseBasicAuth } from '../src/web-server';
-import { fixtureNames, loadFixture, responsesOf } from './support/mongodb';
+} from '../src/drivers/redis/parse';
 
 const RUNS = { numRuns: Number(process.env.FUZZ_RUNS ?? 500) };
 const FEW = { numRuns: Math.round(Number(process.env.FUZZ_RUNS ?? 500) * 0.6) };

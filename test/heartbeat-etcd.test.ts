@@ -16,13 +16,13 @@ import {
   type EtcdCluster,
   type EtcdMember,
 } from './support/etcd';
-import { ExcludingCounter, RevisionTracker } from '../src/drivers/etcd';
+import { ExcludingCounter, RevisionTracker } from '../src/drivers/etcd/driver';
 import {
   HEARTBEAT_KEY,
   heartbeatPutRequest,
   heartbeatRangeRequest,
   parseHeartbeatRange,
-} from '../src/drivers/etcd-parse';
+} from '../src/drivers/etcd/heartbeat';
 
 const DELAY_S = 3;
 const CLUSTER = 'etcd-hb';

@@ -12,7 +12,7 @@ import {
   heartbeatUpsertSql,
   parseHeartbeatRow,
   sqlString,
-} from '../src/drivers/mysql-heartbeat';
+} from '../src/drivers/mysql/heartbeat';
 import { lagGrowth, lagSamples as sampleLag } from './support/heartbeat';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import {

@@ -11,14 +11,14 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { CounterWithoutHeartbeats } from '../src/drivers/heartbeat-exclusion';
+import { CounterWithoutHeartbeats } from '../src/drivers/shared/heartbeat-exclusion';
 import {
   CREATE_HEARTBEAT_TABLE,
   HEARTBEAT_SCHEMA,
   HEARTBEAT_TABLE,
   heartbeatWriteSql,
   standbyLastOperation,
-} from '../src/drivers/postgresql-heartbeat';
+} from '../src/drivers/postgresql/heartbeat';
 import { lagGrowth, lagSamples as sampleLag } from './support/heartbeat';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { find, value, type Sample } from './support/metrics-text';

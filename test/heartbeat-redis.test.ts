@@ -8,7 +8,7 @@ import { find, value } from './support/metrics-text';
 import { startDelayProxy, type DelayProxy } from './support/delay-proxy';
 import { freePort, freePorts, sleep, waitFor } from './support/processes';
 import { startRedis, type RedisNode } from './support/redis';
-import { HEARTBEAT_KEY_PREFIX } from '../src/drivers/redis';
+import { HEARTBEAT_KEY_PREFIX } from '../src/drivers/redis/heartbeat';
 
 const DELAY_S = 3;
 

@@ -17,22 +17,25 @@ import {
   type ZkDelayedEnsemble,
   type ZkServer,
 } from './support/zookeeper';
-import { HEARTBEAT_PATH, heartbeatAcl, ZxidTracker } from '../src/drivers/zookeeper';
+import { ZxidTracker } from '../src/drivers/zookeeper/driver';
+import {
+  encodeHeartbeat,
+  HEARTBEAT_PATH,
+  heartbeatAcl,
+  parseHeartbeat,
+} from '../src/drivers/zookeeper/heartbeat';
+import { operationCounts, parseMntr } from '../src/drivers/zookeeper/parse';
 import {
   decodeConnectResponse,
   decodeGetDataResponse,
   decodeReplyHeader,
   encodeCreate,
   encodeGetData,
-  encodeHeartbeat,
   encodeSetData,
   FrameSplitter,
   JuteReader,
-  operationCounts,
-  parseHeartbeat,
-  parseMntr,
   zkErrorName,
-} from '../src/drivers/zookeeper-parse';
+} from '../src/drivers/zookeeper/wire';
 
 const DELAY_S = 3;
 const CLUSTER = 'zk';

@@ -15,8 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_PORT } from '../src/config';
-import { supportedSchemes } from '../src/drivers';
+import { DEFAULT_PORT } from '../src/config/flags';
+import { supportedSchemes } from '../src/drivers/registry';
 import { assertSupportedSchema, validate, type JsonSchema } from './support/json-schema';
 
 const ROOT = resolve(__dirname, '..');

@@ -1,13 +1,13 @@
 /**
  * The Kafka driver on responses in Kafka's real protocol formats (Kafka cannot be installed here):
- *  1. the pure mapping (kafka-map.ts) on decoded Metadata / ListOffsets fixtures, case by case;
+ *  1. the pure mapping (src/drivers/kafka/parse.ts) on decoded Metadata / ListOffsets fixtures, case by case;
  *  2. the driver through its injectable I/O boundary (a fake connection), including errors/timeouts;
  *  3. the REAL kafkajs client and the real exporter over TCP against a fake broker that speaks the
  *     Kafka wire protocol (test/fixtures/kafka/wire-broker.ts), which also proves the fixtures are
  *     byte-exact kafkajs shapes and that the driver never contacts another broker.
  */
-import { AdvanceTrackers } from '../src/advance-tracker';
-import { Collector } from '../src/collector';
+import { AdvanceTrackers } from '../src/drivers/shared/advance-tracker';
+import { Collector } from '../src/core/collector';
 import {
   KafkaBrokerNotFoundError,
   highWatermarks,
@@ -18,11 +18,11 @@ import {
   type KafkaMetadata,
   type ListOffsetsTopicRequest,
   type ListOffsetsTopicResponse,
-} from '../src/drivers/kafka-map';
-import { KafkaDriver, kafkaSecurityOptions, type KafkaBrokerConnection } from '../src/drivers/kafka';
-import { createLogger } from '../src/logger';
-import type { DriverOptions, ShardObservation } from '../src/model';
-import { parseTarget } from '../src/target';
+} from '../src/drivers/kafka/parse';
+import { KafkaDriver, kafkaSecurityOptions, type KafkaBrokerConnection } from '../src/drivers/kafka/driver';
+import { createLogger } from '../src/core/logger';
+import type { DriverOptions, ShardObservation } from '../src/core/model';
+import { parseTarget } from '../src/core/target';
 import metadataFixture from './fixtures/kafka/metadata-v6-three-brokers.json';
 import offsetsFixture from './fixtures/kafka/list-offsets-v3-broker-1.json';
 import {

@@ -6,10 +6,10 @@
 import request from 'supertest';
 import { get } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import type { CollectorState } from '../src/collector';
-import { createLogger } from '../src/logger';
-import type { Snapshot } from '../src/model';
-import { createApp } from '../src/server';
+import type { CollectorState } from '../src/core/collector';
+import { createLogger } from '../src/core/logger';
+import type { Snapshot } from '../src/core/model';
+import { createApp } from '../src/http/routes';
 import { find, parseExposition, value } from './support/metrics-text';
 import { promtoolCheckMetrics } from './support/promtool';
 

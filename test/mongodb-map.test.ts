@@ -6,12 +6,16 @@
  */
 import fc from 'fast-check';
 import { MongoServerError, Timestamp, type Document } from 'mongodb';
-import { Collector } from '../src/collector';
-import { createLogger } from '../src/logger';
-import { PROMETHEUS_CONTENT_TYPE, renderSnapshot } from '../src/exposition';
-import type { DriverOptions, Observation } from '../src/model';
-import { parseTarget } from '../src/target';
-import { MongoDriver, SERVER_STATUS_COMMAND, SERVER_STATUS_EXCLUDED_SECTIONS } from '../src/drivers/mongodb';
+import { Collector } from '../src/core/collector';
+import { createLogger } from '../src/core/logger';
+import { PROMETHEUS_CONTENT_TYPE, renderSnapshot } from '../src/http/exposition';
+import type { DriverOptions, Observation } from '../src/core/model';
+import { parseTarget } from '../src/core/target';
+import {
+  MongoDriver,
+  SERVER_STATUS_COMMAND,
+  SERVER_STATUS_EXCLUDED_SECTIONS,
+} from '../src/drivers/mongodb/driver';
 import {
   commitOffsetOf,
   mapObservation,
@@ -19,7 +23,7 @@ import {
   timestampParts,
   toNumber,
   type MongoResponses,
-} from '../src/drivers/mongodb-map';
+} from '../src/drivers/mongodb/parse';
 import { find, parseExposition, roleOf, value } from './support/metrics-text';
 import { commandName, fakeMongo, fixtureNames, loadFixture, responsesOf } from './support/mongodb';
 

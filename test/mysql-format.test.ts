@@ -8,8 +8,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { createConnection } from 'mysql2';
-import { createDriver } from '../src/drivers/mysql';
-import type { DriverOptions } from '../src/model';
+import { createDriver } from '../src/drivers/mysql/driver';
+import type { DriverOptions } from '../src/core/model';
 import {
   channelLagSeconds,
   commitOffset,
@@ -27,7 +27,7 @@ import {
   serverTimeoutSetting,
   worstLagSeconds,
   type ReplicaChannel,
-} from '../src/drivers/mysql-status';
+} from '../src/drivers/mysql/parse';
 
 // The driver's mysql2 connection is replaced by RecordedConnection (below); jest hoists this call.
 jest.mock('mysql2', () => ({ createConnection: jest.fn() }));

@@ -6,8 +6,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { Connection } from 'mysql2/promise';
-import { MysqlDriver } from '../src/drivers/mysql';
-import { parseTarget } from '../src/target';
+import { MysqlDriver } from '../src/drivers/mysql/driver';
+import { parseTarget } from '../src/core/target';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { MODEL_METRICS, find, roleOf, value, type Sample } from './support/metrics-text';
 import { requireBinary, sleep, waitFor } from './support/processes';

@@ -13,7 +13,7 @@
 import { execFile, execFileSync, spawnSync, type ExecFileOptions } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DEFAULT_PORT } from '../src/config';
+import { DEFAULT_PORT } from '../src/config/flags';
 import {
   copyBuildContext,
   dockerignoreFilter,

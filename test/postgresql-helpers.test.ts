@@ -3,11 +3,11 @@
  * The live behaviour of the same code is proven in postgresql.test.ts against real servers.
  */
 import fc from 'fast-check';
-import { ConfigError } from '../src/errors';
-import type { Target } from '../src/model';
-import { parseTarget } from '../src/target';
-import { clientConfig, sslOptions } from '../src/drivers/postgresql-connection';
-import { StandbyLag, parseLsn } from '../src/drivers/postgresql-replication';
+import { ConfigError } from '../src/core/errors';
+import type { Target } from '../src/core/model';
+import { parseTarget } from '../src/core/target';
+import { clientConfig, sslOptions } from '../src/drivers/postgresql/connection';
+import { StandbyLag, parseLsn } from '../src/drivers/postgresql/parse';
 
 describe('parseLsn', () => {
   test('converts X/Y exactly to X * 2^32 + Y', () => {

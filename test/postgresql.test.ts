@@ -12,9 +12,9 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { clientConfig } from '../src/drivers/postgresql-connection';
-import { STATUS_QUERY } from '../src/drivers/postgresql';
-import { parseTarget } from '../src/target';
+import { clientConfig } from '../src/drivers/postgresql/connection';
+import { STATUS_QUERY } from '../src/drivers/postgresql/driver';
+import { parseTarget } from '../src/core/target';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { MODEL_METRICS, find, roleOf, value, type Sample } from './support/metrics-text';
 import {

@@ -2,7 +2,6 @@
  * The Redis driver against a real 3-master / 3-replica Redis Cluster: node ids, shards named by slot
  * ranges, roles, and a CLUSTER FAILOVER that moves the primary role without renaming the shard.
  */
-import { heartbeatKey } from '../src/drivers/redis';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { find, roleOf, value } from './support/metrics-text';
 import { waitFor } from './support/processes';
@@ -12,6 +11,7 @@ import {
   type RedisCluster,
   type RedisNode,
 } from './support/redis';
+import { heartbeatKey } from '../src/drivers/redis/heartbeat';
 
 /** What redis-cli says a node's shard is: the slot ranges of the master it is or replicates. */
 function cliShardOf(node: RedisNode): { shardId: string; role: 'primary' | 'secondary'; myId: string } {

@@ -8,14 +8,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { Collector } from '../src/collector';
-import { createDriver } from '../src/drivers/redis';
-import { createLogger } from '../src/logger';
-import type { Driver } from '../src/model';
-import { parseTarget } from '../src/target';
+import { Collector } from '../src/core/collector';
+import { createLogger } from '../src/core/logger';
+import type { Driver } from '../src/core/model';
+import { parseTarget } from '../src/core/target';
 import { MODEL_METRICS, find, parseExposition, value } from './support/metrics-text';
 import { freePort, sleep, waitFor } from './support/processes';
 import { startRedis, type RedisNode } from './support/redis';
+import { createDriver } from '../src/drivers/redis/driver';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');
 

@@ -10,7 +10,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { readBuildInfo } from '../src/exporter';
-import type { Shard, Snapshot } from '../src/model';
+import type { Shard, Snapshot } from '../src/core/model';
 import {
   agentInfo,
   agentVersion,
@@ -19,8 +19,8 @@ import {
   replicanteKind,
   shardInfo,
   shardsInfo,
-} from '../src/replicante-api';
-import { EXPORTER_VERSION } from '../src/version';
+} from '../src/http/replicante-api';
+import { EXPORTER_VERSION } from '../src/core/version';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { startPgCluster, type PgCluster } from './support/postgres';
 import { freePort, freePorts, tempDir, waitFor } from './support/processes';

@@ -12,9 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
-import { loadServerConfig, type ServerConfig } from '../src/config';
+import { loadServerConfig, type ServerConfig } from '../src/config/flags';
 import { startServer, type RunningServer } from '../src/exporter';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/core/logger';
 import {
   EXPORTER_GRANT,
   EXPORTER_PASSWORD,

@@ -12,12 +12,12 @@ import { join } from 'node:path';
 import type { SecureVersion, TLSSocket } from 'node:tls';
 import bcrypt from 'bcryptjs';
 import express from 'express';
-import { loadServerConfig, type ServerConfig } from '../src/config';
-import { ConfigError } from '../src/errors';
+import { loadServerConfig, type ServerConfig } from '../src/config/flags';
+import { ConfigError } from '../src/core/errors';
 import { startServer, type RunningServer } from '../src/exporter';
-import { createLogger } from '../src/logger';
-import { loadWebConfig, parseWebConfig, parseGoDuration } from '../src/web-config';
-import { BasicAuthChecker, TokenBucket, listenWeb, parseBasicAuth } from '../src/web-server';
+import { createLogger } from '../src/core/logger';
+import { loadWebConfig, parseWebConfig, parseGoDuration } from '../src/config/web-config';
+import { BasicAuthChecker, TokenBucket, listenWeb, parseBasicAuth } from '../src/http/listener';
 import { freePort, requireBinary, sleep, tempDir, waitFor } from './support/processes';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');

@@ -4,6 +4,7 @@
  * or malformed lines are skipped, never thrown.
  */
 import fc from 'fast-check';
+import { ZxidTracker } from '../src/drivers/zookeeper/driver';
 import {
   confServerId,
   mntrNumber,
@@ -16,8 +17,7 @@ import {
   replyProblem,
   roleOfMode,
   splitZxid,
-} from '../src/drivers/zookeeper-parse';
-import { ZxidTracker } from '../src/drivers/zookeeper';
+} from '../src/drivers/zookeeper/parse';
 
 // --- srvr / stat -------------------------------------------------------------------------------
 

@@ -3,9 +3,9 @@
  * server on a free port) and scrapes it over HTTP.
  */
 import request from 'supertest';
-import { loadConfig, type Config } from '../../src/config';
+import { loadConfig, type Config } from '../../src/config/flags';
 import { startExporter, type RunningExporter } from '../../src/exporter';
-import { createLogger } from '../../src/logger';
+import { createLogger } from '../../src/core/logger';
 import { waitFor } from './processes';
 import { parseExposition, type Sample } from './metrics-text';
 

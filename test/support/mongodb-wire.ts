@@ -9,7 +9,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { BSON, type Document } from 'mongodb';
 import type { MongoFixture } from './mongodb';
-import { toNumber } from '../../src/drivers/mongodb-map';
+import { toNumber } from '../../src/drivers/mongodb/parse';
 
 const OP_REPLY = 1;
 const OP_QUERY = 2004;

@@ -7,8 +7,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BSON, MongoServerError, type Document } from 'mongodb';
-import type { MongoConnection, MongoConnectionFactory } from '../../src/drivers/mongodb';
-import { toNumber, type MongoResponses } from '../../src/drivers/mongodb-map';
+import type { MongoConnection, MongoConnectionFactory } from '../../src/drivers/mongodb/driver';
+import { toNumber, type MongoResponses } from '../../src/drivers/mongodb/parse';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'mongodb');
 

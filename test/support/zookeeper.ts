@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startDelayProxy, type DelayProxy } from './delay-proxy';
 import { freePorts, requireBinary, startProcess, tempDir, waitFor, type ServerProcess } from './processes';
-import { JuteWriter } from '../../src/drivers/zookeeper-parse';
+import { JuteWriter } from '../../src/drivers/zookeeper/wire';
 
 export const JAVA = '/usr/bin/java';
 export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';

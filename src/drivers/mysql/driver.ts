@@ -1,0 +1,387 @@
+/**
+ * MySQL / MariaDB driver (`mysql://`, `mariadb://`), over ONE mysql2 connection (promise API).
+ *
+ * Mapping (docs/mysql.md has the full table and the measurements behind it):
+ *  - Flavour and version: @@version / @@version_comment ('MariaDB' in either -> MariaDB). The version
+ *    label is VERSION() as the server reports it.
+ *  - node id: @@server_uuid (MySQL); MariaDB has none: `<@@server_id>@<@@hostname>:<@@port>`.
+ *    cluster id: replication has no shared identity, so none (--cluster-id, else 'default').
+ *  - One shard, the whole dataset. Role: a node with a replication channel configured (a row in SHOW
+ *    REPLICA STATUS / SHOW ALL SLAVES STATUS, running or not) is secondary, else primary. A
+ *    multi-source replica is still ONE shard (its channels feed one dataset; a channel name is local
+ *    to the replica and names no shard its sources know), with the worst channel's lag.
+ *  - Lag: Seconds_Behind_Source/Master, absent when the SQL thread is stopped (NULL: unknown); while
+ *    the IO thread is not connected, the time since the exporter last saw it connected (the server
+ *    says NULL, or a relay-log-only value that hides the outage). See channelLagSeconds.
+ *  - Last operation: MySQL 8 replica: the original commit time of the last applied transaction
+ *    (performance_schema); otherwise the time the GTID position was first seen to advance, or where
+ *    there are no GTIDs, the time writes_total was.
+ *  - Commit offset: MariaDB: sum of seq_no over @@gtid_current_pos ('gtid_seq_no'); MySQL with
+ *    gtid_mode=ON: transactions in @@gtid_executed ('transactions').
+ *  - Clients: Threads_connected minus this connection. Reads: Com_select + Qcache_hits. Writes: the
+ *    DML Com_* counters (WRITE_COUNTERS).
+ *
+ * The exporter's own statements are SHOW statements, which count in Com_show_*, not in Com_select;
+ * the one SELECT (performance_schema, MySQL replicas only) is subtracted from reads.
+ *
+ * Heartbeat mode (drivers/mysql/heartbeat.ts): the primary upserts one row of datastore_exporter.heartbeat
+ * in START TRANSACTION READ WRITE; every node SELECTs it after the SHOW statements (one more round
+ * trip, and one more SELECT subtracted from reads). The row's seq counts every heartbeat ever
+ * written, so each node keeps heartbeat transactions out of the GTID position that last-op follows
+ * and heartbeat statements out of writes_total (drivers/shared/heartbeat-exclusion.ts).
+ */
+import { createConnection, type Connection, type RowDataPacket } from 'mysql2';
+import { AdvanceTracker } from '../shared/advance-tracker';
+import type { Driver, DriverOptions, HeartbeatRecord, HeartbeatStore, Observation } from '../../core/model';
+import { CounterWithoutHeartbeats } from '../shared/heartbeat-exclusion';
+import {
+  CREATE_HEARTBEAT_STATEMENTS,
+  HEARTBEAT_READ_SQL,
+  HEARTBEAT_TABLE,
+  heartbeatUpsertSql,
+  parseHeartbeatRow,
+  type HeartbeatRow,
+} from './heartbeat';
+import {
+  APPLIER_QUERY,
+  GLOBAL_VARIABLES,
+  STATUS_VARIABLES,
+  channelLagSeconds,
+  commitOffset,
+  isGroupReplicationChannel,
+  lastAppliedOriginalCommitSeconds,
+  nativeNodeId,
+  nativeRoleWords,
+  normalizeReplicaStatusRow,
+  operationCounters,
+  parseServerVersion,
+  replicaStatusStatement,
+  serverTimeoutSetting,
+  toNumber,
+  worstLagSeconds,
+  type ServerInfo,
+} from './parse';
+
+type PromiseConnection = ReturnType<Connection['promise']>;
+
+/** The program_name connection attribute (performance_schema.session_connect_attrs): tells the exporter apart. */
+const PROGRAM_NAME = 'datastore-exporter';
+
+function inList(names: readonly string[]): string {
+  return names.map((n) => `'${n}'`).join(', ');
+}
+
+/** A mysql2 error's code. */
+function errorCode(err: unknown): string | undefined {
+  return (err as { code?: string }).code;
+}
+
+/** The heartbeat table or its database is not there. */
+function isMissingTable(err: unknown): boolean {
+  return /^(ER_NO_SUCH_TABLE|ER_BAD_DB_ERROR)$/.test(errorCode(err) ?? '');
+}
+
+/** This user may not use it. */
+function isDenied(err: unknown): boolean {
+  return /^(ER_TABLEACCESS_DENIED_ERROR|ER_DBACCESS_DENIED_ERROR|ER_COLUMNACCESS_DENIED_ERROR|ER_SPECIFIC_ACCESS_DENIED_ERROR)$/.test(
+    errorCode(err) ?? '',
+  );
+}
+
+const VARIABLES_QUERY = `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${inList(GLOBAL_VARIABLES)})`;
+const STATUS_QUERY = `SHOW GLOBAL STATUS WHERE Variable_name IN (${inList(STATUS_VARIABLES)})`;
+
+export class MysqlDriver implements Driver {
+  private core?: Connection;
+  private conn?: PromiseConnection;
+  private server?: ServerInfo;
+  /** SELECTs this driver sent on the current connection: they count in Com_select and are not reads. */
+  private ownSelects = 0;
+  /** Whether performance_schema's applier table can be read (MySQL 8; privilege granted, P_S on). */
+  private applierTableReadable = true;
+  private readonly position = new AdvanceTracker();
+  private readonly writes = new AdvanceTracker();
+  /** Per channel: when the exporter last saw its IO thread connected (survives reconnects). */
+  private ioLastConnectedAt = new Map<string, number>();
+  /** The connection's session settings (read-only, UTC, timeout) are in place. */
+  private sessionReady = false;
+
+  // Heartbeat mode (docs/mysql.md "Heartbeat mode"). The core calls heartbeat.read() after each
+  // observe() only in heartbeat mode: from the first call on, each collection also reads the row.
+  private heartbeatWanted = false;
+  /** The replicated heartbeat row as the latest collection read it. */
+  private heartbeatRow?: HeartbeatRow;
+  /** The latest collection found no heartbeat table. */
+  private heartbeatTableMissing = false;
+  private heartbeatDeniedWarned = false;
+  /** Set when the user may not create the missing table: writes wait for an operator to create it. */
+  private heartbeatCreateDenied?: string;
+  /** writes_total and the GTID position without heartbeat writes (drivers/shared/heartbeat-exclusion.ts). */
+  private readonly clientWrites = new CounterWithoutHeartbeats();
+  private readonly clientPosition = new CounterWithoutHeartbeats();
+
+  constructor(private readonly opts: DriverOptions) {}
+
+  readonly heartbeat: HeartbeatStore = {
+    write: (shardId, record) => this.writeHeartbeat(shardId, record),
+    read: async () => {
+      // Only the whole dataset exists here; the row was read by the latest collection.
+      this.heartbeatWanted = true;
+      return this.heartbeatRow?.record;
+    },
+  };
+
+  async connect(): Promise<void> {
+    const { target, timeoutMs } = this.opts;
+    const core = createConnection({
+      host: target.host,
+      port: target.port,
+      user: target.username,
+      password: target.password,
+      database: decodeURIComponent(target.url.pathname.slice(1)) || undefined,
+      connectTimeout: timeoutMs,
+      // Performance_schema timestamps come as text, read as UTC (the session time zone is set below).
+      dateStrings: true,
+      connectAttributes: { program_name: PROGRAM_NAME },
+    });
+    // Held before the handshake ends, so that close() can abandon a connect in progress.
+    this.core = core;
+    // Without a listener, an error with no query waiting for it would crash the process.
+    core.on('error', (err: Error) => this.opts.logger.debug('mysql connection error', { err: err.message }));
+    await new Promise<void>((resolve, reject) => {
+      core.once('connect', () => resolve());
+      core.once('error', reject);
+    });
+    // close() during the handshake abandoned this connection: do not resurrect it.
+    if (this.core !== core) throw new Error('mysql connection closed while connecting');
+    this.conn = core.promise();
+    this.ownSelects = 0;
+    this.sessionReady = false;
+    // Tried again on each connection: a GRANT given since the last failure takes effect on reconnect.
+    this.heartbeatDeniedWarned = false;
+    this.heartbeatCreateDenied = undefined;
+    // Tried again on each connection: a GRANT given since the last warning takes effect on reconnect.
+    this.applierTableReadable = true;
+
+    const vars = await this.variables();
+    const server = parseServerVersion(vars.get('version') ?? '', vars.get('version_comment'));
+    this.server = server;
+    // The exporter never writes: a read-only session makes sure of it.
+    await this.query('SET SESSION TRANSACTION READ ONLY');
+    // A statement the client gave up on must not keep running on the server either.
+    const serverTimeout = serverTimeoutSetting(server, timeoutMs);
+    await this.query(`SET SESSION time_zone = '+00:00'${serverTimeout ? `, ${serverTimeout}` : ''}`);
+    this.sessionReady = true;
+  }
+
+  async close(): Promise<void> {
+    const core = this.core;
+    this.core = undefined;
+    this.conn = undefined;
+    this.sessionReady = false;
+    // destroy(), not end(): end() would wait for queries in flight on a hung server.
+    core?.destroy();
+  }
+
+  /** One statement with the client-side timeout (mysql2 `timeout`), as result rows. */
+  private async query(sql: string): Promise<RowDataPacket[]> {
+    if (!this.conn) throw new Error('mysql connection is not open');
+    if (/^\s*SELECT\b/i.test(sql)) this.ownSelects++;
+    const timeout = this.opts.timeoutMs;
+    try {
+      const [rows] = await this.conn.query<RowDataPacket[]>({ sql, timeout });
+      return Array.isArray(rows) ? rows : [];
+    } catch (err) {
+      // mysql2 says only 'Query inactivity timeout': name the statement and the deadline.
+      if ((err as { code?: string }).code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+        throw new Error(`query timed out after ${timeout} ms: ${sql.slice(0, 40)}...`);
+      }
+      throw err;
+    }
+  }
+
+  private async nameValues(sql: string): Promise<Map<string, string>> {
+    const values = new Map<string, string>();
+    for (const row of await this.query(sql)) {
+      values.set(String(row['Variable_name']), String(row['Value'] ?? ''));
+    }
+    return values;
+  }
+
+  private variables(): Promise<Map<string, string>> {
+    return this.nameValues(VARIABLES_QUERY);
+  }
+
+  /** MySQL 8: original commit time of the last applied transaction, where the table can be read. */
+  private async lastApplied(): Promise<number | undefined> {
+    if (!this.applierTableReadable) return undefined;
+    try {
+      return lastAppliedOriginalCommitSeconds(await this.query(APPLIER_QUERY));
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      // Only "not there" / "not allowed" turn the source off; anything else is a real failure.
+      if (
+        !/^(ER_TABLEACCESS_DENIED_ERROR|ER_NO_SUCH_TABLE|ER_BAD_FIELD_ERROR|ER_DBACCESS_DENIED_ERROR)$/.test(
+          code ?? '',
+        )
+      )
+        throw err;
+      this.applierTableReadable = false;
+      this.opts.logger.warn(
+        'cannot read performance_schema.replication_applier_status_by_worker: last operation falls back to when the GTID position advanced (grant SELECT on performance_schema.*)',
+        { err: (err as Error).message },
+      );
+      return undefined;
+    }
+  }
+
+  /**
+   * One heartbeat write (the core calls it on the primary only). The session is read-only, so the
+   * write runs in an explicit START TRANSACTION READ WRITE; a replica with read_only refuses it anyway.
+   * Other statements of this connection (a collection's SHOW statements) may run between ours: they
+   * only read. Creates the database and table on the first write when missing and the user may.
+   */
+  private async writeHeartbeat(shardId: string | undefined, record: HeartbeatRecord): Promise<void> {
+    // Before the session is UTC, FROM_UNIXTIME would store local time.
+    if (!this.sessionReady) throw new Error('mysql connection is not open');
+    // Known to be missing and not ours to create: do not bother the server each time.
+    if (this.heartbeatCreateDenied && this.heartbeatTableMissing) throw new Error(this.heartbeatCreateDenied);
+    try {
+      await this.upsertHeartbeat(shardId, record);
+      return;
+    } catch (err) {
+      if (!isMissingTable(err)) throw err;
+    }
+    await this.createHeartbeatTable();
+    await this.upsertHeartbeat(shardId, record);
+  }
+
+  private async upsertHeartbeat(shardId: string | undefined, record: HeartbeatRecord): Promise<void> {
+    await this.query('START TRANSACTION READ WRITE');
+    try {
+      await this.query(heartbeatUpsertSql(shardId, record));
+      await this.query('COMMIT');
+    } catch (err) {
+      await this.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** DDL is refused in a read-only session (even inside START TRANSACTION READ WRITE): lifted for it. */
+  private async createHeartbeatTable(): Promise<void> {
+    await this.query('SET SESSION TRANSACTION READ WRITE');
+    try {
+      for (const sql of CREATE_HEARTBEAT_STATEMENTS) await this.query(sql);
+      this.heartbeatCreateDenied = undefined;
+      this.opts.logger.info('created the heartbeat table', { table: HEARTBEAT_TABLE });
+    } catch (err) {
+      if (!isDenied(err)) throw err;
+      this.heartbeatCreateDenied =
+        `heartbeat table ${HEARTBEAT_TABLE} does not exist and this user may not create it ` +
+        `(${(err as Error).message}): create it once as shown in docs/mysql.md, "Heartbeat mode"`;
+      throw new Error(this.heartbeatCreateDenied);
+    } finally {
+      await this.query('SET SESSION TRANSACTION READ ONLY').catch(async (err: unknown) => {
+        // The session must never stay writable: drop it (the collector reconnects).
+        this.opts.logger.warn('could not make the session read-only again: closing it', {
+          err: (err as Error).message,
+        });
+        await this.close();
+      });
+    }
+  }
+
+  /** The replicated heartbeat row; undefined when there is none, no table, or no SELECT on it. */
+  private async readHeartbeat(): Promise<HeartbeatRow | undefined> {
+    try {
+      const row = parseHeartbeatRow(await this.query(HEARTBEAT_READ_SQL));
+      this.heartbeatTableMissing = false;
+      return row;
+    } catch (err) {
+      if (isMissingTable(err)) {
+        this.heartbeatTableMissing = true;
+        return undefined;
+      }
+      if (!isDenied(err)) throw err;
+      if (!this.heartbeatDeniedWarned) {
+        this.heartbeatDeniedWarned = true;
+        this.opts.logger.warn(
+          `cannot read the heartbeat table ${HEARTBEAT_TABLE}: grant SELECT on it (docs/mysql.md)`,
+          { err: (err as Error).message },
+        );
+      }
+      return undefined;
+    }
+  }
+
+  async observe(): Promise<Observation> {
+    const server = this.server;
+    if (!server) throw new Error('mysql connection is not open');
+    const vars = await this.variables();
+    const status = await this.nameValues(STATUS_QUERY);
+    // Our SELECTs that the counters just read include (this round's SELECT comes after).
+    const ownSelectsCounted = this.ownSelects;
+    const channels = (await this.query(replicaStatusStatement(server))).map(normalizeReplicaStatusRow);
+    const isReplica = channels.length > 0;
+    // After the counters and the position: a heartbeat committing in between is then seen in the
+    // row's seq first, which drivers/shared/heartbeat-exclusion.ts carries over instead of counting it twice.
+    const heartbeat = this.heartbeatWanted ? await this.readHeartbeat() : undefined;
+    this.heartbeatRow = heartbeat;
+    const now = Date.now() / 1000;
+
+    // In heartbeat mode the last applied transaction is mostly a heartbeat: the GTID rule below
+    // (heartbeats excluded) stands in for it.
+    const applied =
+      server.flavour === 'mysql' && isReplica && !heartbeat ? await this.lastApplied() : undefined;
+
+    const { reads, writes: rawWrites } = operationCounters(status);
+    // Every heartbeat is one transaction (one GTID) wherever it is applied, and one write statement
+    // where it is executed: on the primary, and on a MariaDB replica, whose applier counts replicated
+    // statements and row events in Com_* (a MySQL replica's row-based applier does not).
+    const heartbeatsInWrites = !isReplica || server.flavour === 'mariadb' ? heartbeat?.seq : undefined;
+    const writes =
+      rawWrites === undefined ? undefined : this.clientWrites.observe(rawWrites, heartbeatsInWrites);
+    const offset = commitOffset(server, vars, isReplica);
+    const clientPosition = offset ? this.clientPosition.observe(offset.value, heartbeat?.seq) : undefined;
+    const positionAdvancedAt =
+      clientPosition === undefined ? undefined : this.position.observe(clientPosition, now);
+    const writesAdvancedAt = writes === undefined ? undefined : this.writes.observe(writes, now);
+
+    const seen = new Map<string, number>();
+    const lags = channels.map((ch) => {
+      const last = ch.ioRunning === 'Yes' ? now : this.ioLastConnectedAt.get(ch.name);
+      if (last !== undefined) seen.set(ch.name, last);
+      return channelLagSeconds(ch, last, now);
+    });
+    // Channels that were removed (RESET SLAVE ALL) are forgotten: memory stays bounded.
+    this.ioLastConnectedAt = seen;
+
+    const words = nativeRoleWords(server);
+    const groupReplication = channels.some(isGroupReplicationChannel);
+    const connected = toNumber(status.get('Threads_connected'));
+    return {
+      datastore: 'mysql',
+      version: vars.get('version') ?? server.version,
+      nativeNodeId: nativeNodeId(vars),
+      shards: [
+        {
+          // Group Replication's members all show its channels; their roles live elsewhere.
+          role: groupReplication ? 'unknown' : isReplica ? 'secondary' : 'primary',
+          nativeRole: groupReplication ? 'group_replication' : isReplica ? words.secondary : words.primary,
+          lagSeconds: isReplica && !groupReplication ? worstLagSeconds(lags) : undefined,
+          lastOperationTimestampSeconds: applied ?? (offset ? positionAdvancedAt : writesAdvancedAt),
+          commitOffset: offset,
+        },
+      ],
+      performance: {
+        clientsConnected: connected === undefined ? undefined : Math.max(0, connected - 1),
+        readsTotal: reads === undefined ? undefined : Math.max(0, reads - ownSelectsCounted),
+        writesTotal: writes,
+      },
+    };
+  }
+}
+
+export function createDriver(opts: DriverOptions): Driver {
+  return new MysqlDriver(opts);
+}

@@ -1,0 +1,249 @@
+/**
+ * Redis driver (standalone, replication, Redis Cluster), over one node-redis connection.
+ *
+ * Mapping (README "Redis"):
+ *  - version: INFO server redis_version. Role: INFO replication role (master -> primary, slave ->
+ *    secondary); in Cluster mode the node's own CLUSTER NODES flags, read in the same view as its slots.
+ *  - Shards: standalone/replication: one shard (the whole dataset). Cluster: the shard of the master
+ *    this node is or replicates, named by that master's slot ranges ('0-5460'), stable across failover.
+ *  - node id: CLUSTER MYID in Cluster mode; standalone Redis has no stable id (run_id changes on restart).
+ *  - Lag: Redis cannot tell a replica how far behind it is in seconds. Reported only while the link to
+ *    the primary is down (seconds since it went down: the replica's data is at least that old); else
+ *    absent, with the replication offset (bytes) as commit offset. Never a fake 0.
+ *  - Last operation: Redis keeps no last-write time: the time writes_total was first seen to advance.
+ *    Not the replication offset, which moves every 10 s with the primary's PINGs to its replicas.
+ *  - Reads/writes: INFO commandstats calls, split by each command's COMMAND INFO flags (readonly vs
+ *    write), cached per command. Not total_reads_processed: those are socket reads, not operations.
+ *  - Clients: connected_clients minus the exporter's own connection.
+ */
+import { createClient } from '@redis/client';
+import { AdvanceTracker } from '../shared/advance-tracker';
+import type { Driver, DriverOptions, HeartbeatStore, Observation, ShardObservation } from '../../core/model';
+import { CounterWithoutHeartbeats } from '../shared/heartbeat-exclusion';
+import { heartbeatKey, parseHeartbeat, type StoredHeartbeat } from './heartbeat';
+import {
+  commandKind,
+  type CommandKind,
+  infoNumber,
+  parseClusterNodes,
+  parseCommandStats,
+  parseInfo,
+} from './parse';
+
+type Client = ReturnType<typeof createClient>;
+
+/** Sections we need; asking for them by name (Redis >= 7) keeps INFO small. */
+const INFO_SECTIONS = ['server', 'clients', 'replication', 'commandstats', 'cluster'];
+
+/** Name visible in CLIENT LIST, so operators can tell the exporter's connection apart. */
+const CLIENT_NAME = 'datastore-exporter';
+
+export class RedisDriver implements Driver {
+  private client?: Client;
+  private multiSectionInfo = true;
+  /** Command kinds survive reconnects: a command's flags do not change while a server runs. */
+  private readonly kinds = new Map<string, CommandKind>();
+  private readonly writes = new AdvanceTracker();
+  private clusterMode = false;
+  /** A Cluster replica serves reads of its master's slots only after READONLY, once per connection. */
+  private readonlySent = false;
+
+  // Heartbeat mode: its own commands are real reads and writes on the server; they are kept out of
+  // reads_total, writes_total and last-op (a heartbeat is not client activity).
+  /** Set once the core first reads or writes a heartbeat: from then on observe() reads it too. */
+  private heartbeatActive = false;
+  /** GETs of the heartbeat key this driver sent (subtracted from reads_total). */
+  private heartbeatReads = 0;
+  /** The record read by the last observe(), handed to the core's read() without another round trip. */
+  private observedHeartbeat?: { shardId: string | undefined; stored: StoredHeartbeat | undefined };
+  /** Next sequence number to write, while this node writes heartbeats (undefined: read it first). */
+  private writerSeq?: number;
+  private readonly readsWithoutHeartbeats = new CounterWithoutHeartbeats();
+  private readonly writesWithoutHeartbeats = new CounterWithoutHeartbeats();
+
+  constructor(private readonly opts: DriverOptions) {}
+
+  readonly heartbeat: HeartbeatStore = {
+    write: async (shardId, record) => {
+      this.heartbeatActive = true;
+      const key = heartbeatKey(shardId);
+      // Continue the shard's sequence from the replicated value (a new primary after a failover too).
+      this.writerSeq ??= ((await this.getHeartbeat(key))?.seq ?? 0) + 1;
+      const value = { t: record.timestampSeconds, w: record.writerNodeId, s: this.writerSeq };
+      await this.command(['SET', key, JSON.stringify(value)]);
+      this.writerSeq++;
+    },
+    read: async (shardId) => {
+      this.heartbeatActive = true;
+      const observed = this.observedHeartbeat;
+      this.observedHeartbeat = undefined;
+      if (observed && observed.shardId === shardId) return observed.stored?.record;
+      return (await this.getHeartbeat(heartbeatKey(shardId)))?.record;
+    },
+  };
+
+  private async getHeartbeat(key: string): Promise<StoredHeartbeat | undefined> {
+    if (this.clusterMode && !this.readonlySent) {
+      await this.command(['READONLY']);
+      this.readonlySent = true;
+    }
+    this.heartbeatReads++;
+    return parseHeartbeat(await this.command<string | null>(['GET', key]));
+  }
+
+  async connect(): Promise<void> {
+    const { target, timeoutMs } = this.opts;
+    const client = createClient({
+      socket: {
+        host: target.host,
+        port: target.port,
+        tls: target.scheme === 'rediss' ? true : undefined,
+        connectTimeout: timeoutMs,
+        // The collector owns reconnects (with backoff); the client must not retry behind its back.
+        reconnectStrategy: false,
+      },
+      username: target.username,
+      password: target.password,
+      database: Number(target.url.pathname.slice(1)) || undefined,
+      name: CLIENT_NAME,
+      RESP: 2,
+      // Fail at once while disconnected instead of queueing commands for later.
+      disableOfflineQueue: true,
+    });
+    // Without a listener an 'error' event would crash the process; failures surface on commands.
+    client.on('error', (err: Error) =>
+      this.opts.logger.debug('redis connection error', { err: err.message }),
+    );
+    this.client = client as Client;
+    this.readonlySent = false;
+    this.writerSeq = undefined;
+    await client.connect();
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client?.isOpen) client.destroy();
+  }
+
+  private async command<T>(args: string[]): Promise<T> {
+    if (!this.client?.isReady) throw new Error('redis connection is not open');
+    return this.client.sendCommand<T>(args);
+  }
+
+  private async info(): Promise<Map<string, string>> {
+    if (this.multiSectionInfo) {
+      try {
+        return parseInfo(await this.command<string>(['INFO', ...INFO_SECTIONS]));
+      } catch (err) {
+        // Redis < 7 accepts one section only: fall back to 'all' (which includes commandstats).
+        if (!/syntax|wrong number/i.test((err as Error).message)) throw err;
+        this.multiSectionInfo = false;
+      }
+    }
+    return parseInfo(await this.command<string>(['INFO', 'all']));
+  }
+
+  /** Learns the kind of commands not seen before with one COMMAND INFO round trip. */
+  private async classify(commands: Iterable<string>): Promise<void> {
+    const unknown = [...commands].filter((c) => !this.kinds.has(c));
+    if (unknown.length === 0) return;
+    const replies = await this.command<unknown[]>(['COMMAND', 'INFO', ...unknown]);
+    unknown.forEach((name, i) => {
+      const entry = replies[i];
+      const flags =
+        Array.isArray(entry) && Array.isArray(entry[2]) ? (entry[2] as unknown[]).map(String) : [];
+      this.kinds.set(name, commandKind(flags));
+    });
+  }
+
+  async observe(): Promise<Observation> {
+    const info = await this.info();
+    const calls = parseCommandStats(info);
+    await this.classify(calls.keys());
+    let rawReads = 0;
+    let rawWrites = 0;
+    for (const [name, n] of calls) {
+      const kind = this.kinds.get(name);
+      if (kind === 'read') rawReads += n;
+      else if (kind === 'write') rawWrites += n;
+    }
+
+    const connected = infoNumber(info, 'connected_clients');
+    const observation: Observation = {
+      datastore: 'redis',
+      version: info.get('redis_version') ?? 'unknown',
+      shards: [],
+      performance: {
+        clientsConnected: connected === undefined ? undefined : Math.max(0, connected - 1),
+      },
+    };
+
+    const isReplica = info.get('role') === 'slave';
+    const shard: Omit<ShardObservation, 'role'> = {
+      nativeRole: info.get('role'),
+      lagSeconds: replicaLagSeconds(info),
+    };
+    const offset = infoNumber(info, isReplica ? 'slave_repl_offset' : 'master_repl_offset');
+    if (offset !== undefined && offset >= 0) shard.commitOffset = { value: offset, unit: 'bytes' };
+
+    this.clusterMode = info.get('cluster_enabled') === '1';
+    if (this.clusterMode) {
+      const [myId, nodesText] = await Promise.all([
+        this.command<string>(['CLUSTER', 'MYID']),
+        this.command<string>(['CLUSTER', 'NODES']),
+      ]);
+      observation.nativeNodeId = myId;
+      const nodes = parseClusterNodes(nodesText);
+      const me = nodes.find((n) => n.id === myId);
+      const master = me?.masterId ? nodes.find((n) => n.id === me.masterId) : me;
+      // A master without slots (or a replica of one) holds no data: it is in no shard.
+      if (me && master && master.slots.length > 0) {
+        const isMaster = me.flags.includes('master');
+        observation.shards.push({
+          ...shard,
+          id: master.slots.join(','),
+          role: isMaster ? 'primary' : me.flags.includes('slave') ? 'secondary' : 'unknown',
+          nativeRole: isMaster ? 'master' : me.flags.includes('slave') ? 'slave' : me.flags.join(','),
+          lagSeconds: isMaster ? undefined : shard.lagSeconds,
+        });
+      }
+    } else {
+      observation.shards.push({
+        ...shard,
+        role: info.get('role') === 'master' ? 'primary' : isReplica ? 'secondary' : 'unknown',
+      });
+    }
+
+    const [only] = observation.shards;
+    if (only?.role !== 'primary') this.writerSeq = undefined;
+    let heartbeatWrites: number | undefined;
+    if (this.heartbeatActive && only) {
+      const stored = await this.getHeartbeat(heartbeatKey(only.id));
+      this.observedHeartbeat = { shardId: only.id, stored };
+      heartbeatWrites = stored?.seq;
+    }
+    const writesTotal = this.writesWithoutHeartbeats.observe(rawWrites, heartbeatWrites);
+    observation.performance.writesTotal = writesTotal;
+    observation.performance.readsTotal = this.readsWithoutHeartbeats.observe(
+      rawReads,
+      this.heartbeatActive ? this.heartbeatReads : undefined,
+    );
+    if (only) only.lastOperationTimestampSeconds = this.writes.observe(writesTotal);
+    return observation;
+  }
+}
+
+/**
+ * The only lag in seconds a Redis replica knows honestly: while its link to the primary is down, its
+ * data is as old as the link's outage (master_link_down_since_seconds; -1 when it never synced).
+ */
+export function replicaLagSeconds(info: Map<string, string>): number | undefined {
+  if (info.get('role') !== 'slave' || info.get('master_link_status') !== 'down') return undefined;
+  const downFor = infoNumber(info, 'master_link_down_since_seconds');
+  return downFor !== undefined && downFor >= 0 ? downFor : undefined;
+}
+
+export function createDriver(opts: DriverOptions): Driver {
+  return new RedisDriver(opts);
+}

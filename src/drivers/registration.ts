@@ -1,0 +1,47 @@
+/**
+ * What a driver folder declares about its datastore (src/drivers/<name>/index.ts). Every
+ * per-datastore fact the rest of the exporter needs lives here, so the core, the probe service and
+ * the JSON APIs never name a datastore.
+ */
+import type { DriverFactory } from '../core/model';
+
+/** How an auth module's `tls: true` turns a plain target URL into this driver's TLS form. */
+export interface TlsUrlMode {
+  /** The TLS scheme to switch to (e.g. redis -> rediss). */
+  scheme?: string;
+  /** URL parameters that switch the driver's client to TLS (e.g. sslmode=verify-full). */
+  params?: Record<string, string>;
+}
+
+export interface DriverFlag {
+  name: string;
+  help: string;
+  /** Checks the value at start-up; returns what is wrong with it, or undefined when it is fine. */
+  validate?: (value: string) => string | undefined;
+}
+
+export interface DriverRegistration {
+  /** The driver's name, used as the `datastore` label and as the prefix of its own flags. */
+  name: string;
+  /** URL schemes (without ':') that select this driver. */
+  schemes: string[];
+  /** Port used when the target URL gives none. */
+  defaultPort: number;
+  /** Whether the driver implements heartbeat mode (Driver.heartbeat), checked when --heartbeat is set. */
+  heartbeat: boolean;
+  /**
+   * TLS for /probe auth modules: schemes that already mean TLS, and how to switch a plain URL to
+   * TLS. A driver without `tls` has no TLS support: such a module is refused, never sent in clear.
+   */
+  tls?: { schemes?: string[]; mode: TlsUrlMode };
+  /** Replicante's `kind` for this datastore (its own agents' spelling where one existed). */
+  replicanteKind: string;
+  /** Driver-specific flags, `--<name>.<flag>`, passed to the driver in DriverOptions.extra. */
+  flags?: DriverFlag[];
+  /**
+   * Makes a driver. Implementations load their module on first use (`require('./driver')` typed as
+   * `typeof import('./driver')`), so an exporter for Redis never loads the MongoDB, Kafka or etcd
+   * client libraries, and a renamed export still fails the type check.
+   */
+  create: DriverFactory;
+}

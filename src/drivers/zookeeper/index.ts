@@ -1,0 +1,14 @@
+/** Registration of the zookeeper driver (see ../registration.ts); the driver module loads on first use. */
+import type { DriverRegistration } from '../registration';
+
+type DriverModule = typeof import('./driver');
+
+export const registration: DriverRegistration = {
+  name: 'zookeeper',
+  schemes: ['zookeeper'],
+  defaultPort: 2181,
+  heartbeat: true,
+  replicanteKind: 'Zookeeper',
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  create: (options) => (require('./driver') as DriverModule).createDriver(options),
+};

@@ -1,0 +1,188 @@
+/**
+ * The HTTP surface: /metrics (or --web.telemetry-path), /healthz, /ready, a small landing page, the
+ * Replicante agent API (/api/unstable/..., JSON from the latest snapshot) and, when configured,
+ * GET /probe (multi-target probing, probe/service.ts).
+ * Except /probe, it only reads what the collector published; no such request waits on the datastore.
+ */
+import { gzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import express, { type Express, type Request, type Response } from 'express';
+import type { Registry } from 'prom-client';
+import type { CollectorState } from '../core/collector';
+import {
+  MetricsRenderer,
+  buildSelfRegistry,
+  joinExpositions,
+  negotiateContentType,
+  type ContentType,
+} from './metrics';
+import type { Logger } from '../core/logger';
+import type { Snapshot } from '../core/model';
+import type { ProbeService } from '../probe/service';
+import { agentInfo, datastoreInfo, errorBody, shardsInfo, type AgentVersion } from './replicante-api';
+import { EXPORTER_VERSION } from '../core/version';
+import type { WebConfig } from '../config/web-config';
+import { OPEN_PATHS, webGuard } from './listener';
+
+const gzipAsync = promisify(gzip);
+
+export interface AppOptions {
+  telemetryPath: string;
+  /** The single-target collector's state; absent when only /probe is served (no --target). */
+  state?: () => CollectorState;
+  logger: Logger;
+  /** prom-client's process/nodejs metrics; off in tests that count series. */
+  processMetrics?: boolean;
+  /** GET /probe, when --probe.config-file is set. */
+  probe?: ProbeService;
+  /** For /api/unstable/info/agent; default: the package version, checkout and taint "unknown". */
+  agentVersion?: AgentVersion;
+  /** --web.config.file: basic auth, headers and rate limit guard every route (TLS is the listener's). */
+  web?: WebConfig;
+}
+
+/** Replicante's agent API root (its agents' `APIRoot::UnstableAPI`). */
+export const REPLICANTE_API = '/api/unstable';
+
+/** Collector-only self-metrics, dropped from /metrics when there is no collector (probe-only mode). */
+const COLLECTOR_SELF_METRICS = [
+  'datastore_up',
+  'datastore_exporter_collect_duration_seconds',
+  'datastore_exporter_collect_errors_total',
+  'datastore_exporter_last_collect_success_timestamp_seconds',
+];
+
+const NO_COLLECTOR: CollectorState = {
+  snapshot: null,
+  up: false,
+  attempted: true,
+  lastDurationSeconds: 0,
+  errorsTotal: 0,
+};
+
+async function sendExposition(req: Request, res: Response, body: string, contentType: ContentType) {
+  res.set('Content-Type', contentType);
+  res.vary('Accept').vary('Accept-Encoding');
+  if (/\bgzip\b/.test(req.get('accept-encoding') ?? '')) {
+    res.set('Content-Encoding', 'gzip').send(await gzipAsync(body));
+  } else {
+    res.send(body);
+  }
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export function createApp(opts: AppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  if (opts.web) {
+    // Health paths stay open to kubelet/Docker probes (http/listener.ts), unless one IS the metrics path.
+    const openPaths = OPEN_PATHS.filter((p) => p.toLowerCase() !== opts.telemetryPath.toLowerCase());
+    app.use(webGuard(opts.web, openPaths));
+  }
+  const { state, probe } = opts;
+  const renderer = state ? new MetricsRenderer(state, opts.processMetrics ?? true) : undefined;
+  // Without a collector, /metrics is the exporter's own process and build metrics (and the probe ones).
+  const processOnly = new Map<ContentType, Registry<ContentType>>();
+  const renderProcessOnly = (contentType: ContentType): Promise<string> => {
+    let registry = processOnly.get(contentType);
+    if (!registry) {
+      registry = buildSelfRegistry(() => NO_COLLECTOR, contentType, opts.processMetrics ?? true);
+      for (const name of COLLECTOR_SELF_METRICS) registry.removeSingleMetric(name);
+      processOnly.set(contentType, registry);
+    }
+    return registry.metrics();
+  };
+
+  app.get(opts.telemetryPath, async (req: Request, res: Response) => {
+    try {
+      const contentType = negotiateContentType(req.get('accept'));
+      const parts = [renderer ? await renderer.render(contentType) : await renderProcessOnly(contentType)];
+      if (probe) parts.push(await probe.metrics(contentType));
+      await sendExposition(req, res, joinExpositions(parts, contentType), contentType);
+    } catch (err) {
+      opts.logger.error('rendering metrics failed', { err });
+      res.status(500).type('text/plain').send('rendering metrics failed\n');
+    }
+  });
+
+  // Liveness: the process answers. Deliberately no datastore check (a down datastore is datastore_up 0).
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok\n');
+  });
+
+  // Readiness: the first collection has been attempted, so /metrics says something true.
+  // Probe-only: ready at once (each probe collects on request).
+  app.get('/ready', (_req, res) => {
+    if (!state || state().attempted) res.type('text/plain').send('ready\n');
+    else res.status(503).type('text/plain').send('first collection not finished yet\n');
+  });
+
+  if (probe) {
+    app.get('/probe', async (req: Request, res: Response) => {
+      try {
+        const contentType = negotiateContentType(req.get('accept'));
+        const query = req.query as { target?: unknown; auth_module?: unknown };
+        const result = await probe.probe(
+          { target: query.target, auth_module: query.auth_module },
+          req.get('x-prometheus-scrape-timeout-seconds'),
+          contentType,
+        );
+        if (result.status === 200) await sendExposition(req, res, result.body, result.contentType);
+        else res.status(result.status).type('text/plain').send(`${result.message}\n`);
+      } catch (err) {
+        opts.logger.error('probe failed', { err });
+        res.status(500).type('text/plain').send('probe failed\n');
+      }
+    });
+  }
+
+  // The Replicante agent API (http/replicante-api.ts): the --target node's latest snapshot as JSON. A down
+  // datastore is a 503 with Replicante's error body, never the last good (stale) snapshot.
+  const agentVersion = opts.agentVersion ?? {
+    checkout: 'unknown',
+    number: EXPORTER_VERSION,
+    taint: 'unknown',
+  };
+  app.get(`${REPLICANTE_API}/info/agent`, (_req, res) => {
+    res.json(agentInfo(agentVersion));
+  });
+  const fromSnapshot = (map: (snapshot: Snapshot) => unknown) => (_req: Request, res: Response) => {
+    if (!state) {
+      res
+        .status(404)
+        .json(errorBody('no --target: the agent API describes the --target node (see /probe for others)'));
+      return;
+    }
+    const current = state();
+    if (current.snapshot) {
+      res.json(map(current.snapshot));
+    } else if (!current.attempted) {
+      res.status(503).json(errorBody('the first collection from the datastore has not finished yet'));
+    } else {
+      res
+        .status(503)
+        .json(errorBody(`datastore unavailable: ${current.lastError ?? 'the last collection failed'}`));
+    }
+  };
+  app.get(`${REPLICANTE_API}/info/datastore`, fromSnapshot(datastoreInfo));
+  app.get(`${REPLICANTE_API}/shards`, fromSnapshot(shardsInfo));
+
+  app.get('/', (_req, res) => {
+    const path = escapeHtml(opts.telemetryPath);
+    const probeLink = probe ? ` · <a href="/probe">Probe</a> (<code>/probe?target=&lt;url&gt;</code>)` : '';
+    res
+      .type('html')
+      .send(
+        `<!doctype html><html><head><title>datastore-exporter</title></head><body>` +
+          `<h1>datastore-exporter</h1><p><a href="${path}">Metrics</a>${probeLink}</p>` +
+          `<p>Replicante agent API: <a href="${REPLICANTE_API}/info/agent">agent</a> · ` +
+          `<a href="${REPLICANTE_API}/info/datastore">datastore</a> · <a href="${REPLICANTE_API}/shards">shards</a></p>` +
+          `<p><a href="/healthz">Health</a> · <a href="/ready">Readiness</a></p></body></html>\n`,
+      );
+  });
+
+  return app;
+}

@@ -1,0 +1,154 @@
+/**
+ * The /probe configuration file (--probe.config-file, YAML): which targets may be probed
+ * (`allowed_targets`) and the credentials to probe them with (`auth_modules`, chosen per probe with
+ * `&auth_module=`). Credentials live only here, never in the probe's query string: a URL in a
+ * Prometheus config, an access log or a proxy's history is no place for a password.
+ *
+ *   allowed_targets:                       # default: nothing may be probed
+ *     - redis://10.0.0.*:6379
+ *     - postgresql://db-*.example.net:5432
+ *   auth_modules:
+ *     pg_monitor:
+ *       user: monitor                      # the datastore user
+ *       password_file: /run/secrets/pg     # read once at start-up; a trailing newline is dropped
+ *       tls: true                          # the driver's TLS mode (redis -> rediss, postgresql -> sslmode=verify-full...)
+ *       params:                            # the driver's own URL parameters (docs per driver), e.g.
+ *         sslrootcert: /etc/ssl/db-ca.pem
+ *
+ * Loaded once at start-up; every problem is a ConfigError naming the file and the field, so the CLI
+ * prints one line and exits 2. Unknown keys are errors: a typo ("pasword_file") must not silently
+ * probe without credentials.
+ */
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { ConfigError } from '../core/errors';
+import { TargetAllowlist } from './allowlist';
+import { readSecretFile } from '../core/target';
+
+export interface AuthModule {
+  name: string;
+  user?: string;
+  /** Read from password_file. Never logged. */
+  password?: string;
+  /** Use the driver's TLS mode (see probe/target.ts for what that means per datastore). */
+  tls: boolean;
+  /** The driver's own URL parameters, added to the target URL (TLS files, sslmode, sasl...). */
+  params: Record<string, string>;
+}
+
+export interface ProbeFileConfig {
+  /** The file, for messages. */
+  source: string;
+  allowlist: TargetAllowlist;
+  authModules: Map<string, AuthModule>;
+}
+
+const TOP_LEVEL_KEYS = ['allowed_targets', 'auth_modules'];
+const MODULE_KEYS = ['user', 'password_file', 'tls', 'params'];
+/** Secrets belong in password_file, not in a parameter that ends up in the driver's URL. */
+const SECRET_PARAM = /(password|passwd|pwd|secret|token)/i;
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function checkKeys(obj: Record<string, unknown>, allowed: string[], where: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) {
+      throw new ConfigError(`${where}: unknown key "${key}" (expected: ${allowed.join(', ')})`);
+    }
+  }
+}
+
+function parseModule(
+  name: string,
+  raw: unknown,
+  where: string,
+  readSecret: (path: string, what: string) => string,
+): AuthModule {
+  const at = `${where}: auth_modules.${name}`;
+  if (!NAME.test(name))
+    throw new ConfigError(`${where}: auth module name "${name}" must match ${NAME.source}`);
+  if (raw === null || raw === undefined) return { name, tls: false, params: {} };
+  if (!isPlainObject(raw)) throw new ConfigError(`${at} must be a mapping`);
+  checkKeys(raw, MODULE_KEYS, at);
+  const module: AuthModule = { name, tls: false, params: {} };
+  if (raw.user !== undefined) {
+    if (typeof raw.user !== 'string' || raw.user === '') throw new ConfigError(`${at}.user must be a string`);
+    module.user = raw.user;
+  }
+  if (raw.password_file !== undefined) {
+    if (typeof raw.password_file !== 'string' || raw.password_file === '') {
+      throw new ConfigError(`${at}.password_file must be a path`);
+    }
+    module.password = readSecret(raw.password_file, `${at}.password_file`);
+  }
+  if (raw.tls !== undefined) {
+    if (typeof raw.tls !== 'boolean') throw new ConfigError(`${at}.tls must be true or false`);
+    module.tls = raw.tls;
+  }
+  if (raw.params !== undefined) {
+    if (!isPlainObject(raw.params)) throw new ConfigError(`${at}.params must be a mapping`);
+    for (const [key, value] of Object.entries(raw.params)) {
+      if (SECRET_PARAM.test(key)) {
+        throw new ConfigError(`${at}.params.${key}: put secrets in password_file, not in params`);
+      }
+      if (!['string', 'number', 'boolean'].includes(typeof value)) {
+        throw new ConfigError(`${at}.params.${key} must be a string, number or boolean`);
+      }
+      module.params[key] = String(value);
+    }
+  }
+  return module;
+}
+
+/** Parses the file's text; `source` names it in messages. Throws ConfigError. */
+export function parseProbeConfig(
+  text: string,
+  source: string,
+  readSecret: (path: string, what: string) => string = readSecretFile,
+): ProbeFileConfig {
+  const where = `--probe.config-file ${source}`;
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (err) {
+    // yaml's messages span several lines (with a code frame); the first says what and where.
+    const first = ((err as Error).message ?? String(err)).split('\n')[0];
+    throw new ConfigError(`${where}: not valid YAML: ${first}`);
+  }
+  if (doc === null || doc === undefined) doc = {};
+  if (!isPlainObject(doc))
+    throw new ConfigError(`${where}: must be a mapping with allowed_targets and auth_modules`);
+  checkKeys(doc, TOP_LEVEL_KEYS, where);
+
+  const patterns = doc.allowed_targets ?? [];
+  if (!Array.isArray(patterns) || !patterns.every((p) => typeof p === 'string')) {
+    throw new ConfigError(
+      `${where}: allowed_targets must be a list of strings (scheme://host:port patterns)`,
+    );
+  }
+  const allowlist = TargetAllowlist.compile(patterns as string[], where);
+
+  const modules = doc.auth_modules ?? {};
+  if (!isPlainObject(modules))
+    throw new ConfigError(`${where}: auth_modules must be a mapping of name -> module`);
+  const authModules = new Map<string, AuthModule>();
+  for (const [name, raw] of Object.entries(modules)) {
+    authModules.set(name, parseModule(name, raw, where, readSecret));
+  }
+  return { source, allowlist, authModules };
+}
+
+export function loadProbeConfig(path: string): ProbeFileConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `cannot read --probe.config-file ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
+  }
+  return parseProbeConfig(text, JSON.stringify(path));
+}
