@@ -73,6 +73,15 @@ import {
   parseInfo,
 } from '../src/drivers/redis/parse';
 
+/**
+ * A fixed seed in CI (.ci/run sets FUZZ_SEED) so that a red run is reproducible and a green one
+ * is not luck; a random one locally, printed, so that local runs keep exploring new inputs.
+ */
+const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
+fc.configureGlobal({ seed: SEED });
+// eslint-disable-next-line no-console
+console.log(`fuzz seed ${SEED} (repeat a run with FUZZ_SEED=${SEED})`);
+
 const RUNS = { numRuns: Number(process.env.FUZZ_RUNS ?? 500) };
 const FEW = { numRuns: Math.round(Number(process.env.FUZZ_RUNS ?? 500) * 0.6) };
 

@@ -245,6 +245,17 @@ describe('replica status rows, both naming schemes', () => {
     });
   });
 
+  test('a value that is not text (an object whose toString is not a function) maps to nothing, never throws', () => {
+    const hostile = { toString: {} };
+    const ch = normalizeReplicaStatusRow({
+      ...MYSQL8_REPLICA_STATUS,
+      Source_Host: hostile,
+      Channel_Name: hostile,
+    });
+    expect(ch.sourceHost).toBeUndefined();
+    expect(ch.name).toBe('');
+  });
+
   test('MySQL 5.7 SHOW SLAVE STATUS (Master_* / Slave_*), named channel, SQL thread stopped', () => {
     const ch = normalizeReplicaStatusRow(MYSQL57_SLAVE_STATUS);
     expect(ch).toMatchObject({

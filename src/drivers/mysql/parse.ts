@@ -79,7 +79,11 @@ export function toNumber(value: unknown): number | undefined {
 function toText(value: unknown): string | undefined {
   if (value === null || value === undefined) return undefined;
   if (Buffer.isBuffer(value)) return value.toString('utf8');
-  return typeof value === 'string' ? value : String(value as number);
+  if (typeof value === 'string') return value;
+  // Only primitives become text: an object's String() runs its own toString, which may throw.
+  return typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean'
+    ? String(value)
+    : undefined;
 }
 
 /** One replication channel (MySQL channel / MariaDB connection name), in flavour-neutral terms. */
