@@ -7,6 +7,7 @@ import { registration as etcd } from './etcd';
 import { registration as kafka } from './kafka';
 import { registration as mongodb } from './mongodb';
 import { registration as mysql } from './mysql';
+import { registration as nats } from './nats';
 import { registration as postgresql } from './postgresql';
 import { registration as redis } from './redis';
 import type { DriverRegistration } from './registration';
@@ -22,6 +23,7 @@ export const DRIVERS: readonly DriverRegistration[] = [
   zookeeper,
   etcd,
   kafka,
+  nats,
 ];
 
 export function driverForScheme(scheme: string): DriverRegistration | undefined {
