@@ -302,15 +302,24 @@ describe('NATS JetStream 3-server cluster (real nats-server 2.9)', () => {
     const down = await exporters[victim]!.scrape();
     for (const name of MODEL_METRICS) expect(find(down, name)).toHaveLength(0);
 
-    await waitFor(
-      'one primary of $G/ORDERS among the survivors, matching the new leader',
+    const newLeader = await waitFor(
+      'a new stream leader among the survivors',
       async () => {
-        const leader = (await streamInfo('ORDERS')).leader;
-        const scrapes = await Promise.all(others.map((j) => exporters[j]!.scrape()));
-        return others[onlyPrimary(scrapes, '$G/ORDERS')] === indexOf(leader);
+        const leader = indexOf((await streamInfo('ORDERS')).leader);
+        return leader >= 0 && leader !== victim ? leader + 1 : undefined;
       },
       20000,
       200,
+    ).then((n) => n - 1);
+    // Then within one interval (1 s; allow the collections in flight to finish).
+    await waitFor(
+      'one primary of $G/ORDERS among the survivors: the new leader',
+      async () => {
+        const scrapes = await Promise.all(others.map((j) => exporters[j]!.scrape()));
+        return others[onlyPrimary(scrapes, '$G/ORDERS')] === newLeader;
+      },
+      2500,
+      50,
     );
 
     await servers[victim]!.restart();

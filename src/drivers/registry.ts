@@ -9,6 +9,7 @@ import { registration as mongodb } from './mongodb';
 import { registration as mysql } from './mysql';
 import { registration as nats } from './nats';
 import { registration as postgresql } from './postgresql';
+import { registration as rabbitmq } from './rabbitmq';
 import { registration as redis } from './redis';
 import type { DriverRegistration } from './registration';
 import { registration as zookeeper } from './zookeeper';
@@ -24,6 +25,7 @@ export const DRIVERS: readonly DriverRegistration[] = [
   etcd,
   kafka,
   nats,
+  rabbitmq,
 ];
 
 export function driverForScheme(scheme: string): DriverRegistration | undefined {
