@@ -2,7 +2,7 @@
 # Installs the datastore servers the test suite starts itself (Debian packages), plus promtool.
 # Idempotent: skips apt-get when everything is already there. Needs root (or sudo).
 set -euo pipefail
-PACKAGES=(redis-server redis-tools postgresql mariadb-server mariadb-client zookeeper etcd-server etcd-client prometheus)
+PACKAGES=(redis-server redis-tools postgresql mariadb-server mariadb-client zookeeper etcd-server etcd-client prometheus nats-server rabbitmq-server)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

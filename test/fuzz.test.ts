@@ -44,6 +44,8 @@ import {
   type MongoResponses,
 } from '../src/drivers/mongodb/parse';
 import * as mysql from '../src/drivers/mysql/parse';
+import * as nats from '../src/drivers/nats/parse';
+import * as rabbitmq from '../src/drivers/rabbitmq/parse';
 import { parseLsn, StandbyLag } from '../src/drivers/postgresql/parse';
 import * as zk from '../src/drivers/zookeeper/parse';
 import { ConfigError } from '../src/core/errors';
@@ -128,6 +130,8 @@ function samplesFrom(testFile: string): string[] {
 
 const ZK_SEEDS = samplesFrom('zookeeper-parse.test.ts');
 const ETCD_SEEDS = samplesFrom('etcd.test.ts');
+const NATS_SEEDS = samplesFrom('nats.test.ts');
+const RABBITMQ_SEEDS = samplesFrom('rabbitmq.test.ts');
 
 const REDIS_INFO = [
   '# Server',
@@ -202,6 +206,8 @@ const TARGETS = [
   'kafka://broker:9092',
   'etcd://127.0.0.1:2379',
   'zookeeper://zk:2181',
+  'nats://127.0.0.1:8222',
+  'rabbitmq://monitor@rabbit-0.rabbit:15672?prometheus_port=15692',
 ];
 
 // --- mutations ------------------------------------------------------------------------------------
@@ -450,6 +456,50 @@ describe('etcd status, errors, metrics', () => {
         pickUnlabelledSamples(text, ['etcd_mvcc_put_total', 'etcd_server_quota_backend_bytes', '']);
         mvccOperations(text);
         idToHex(id);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('NATS /varz and /jsz', () => {
+  test('the seeds were found in test/nats.test.ts', () => {
+    expect(NATS_SEEDS.some((s) => s.includes('stream_detail'))).toBe(true);
+    expect(NATS_SEEDS.some((s) => s.includes('server_name'))).toBe(true);
+  });
+
+  test('parseVarz and parseJsz return or throw their own "nats ..." Error; the mapping never throws', () => {
+    fc.assert(
+      fc.property(texts(NATS_SEEDS), fc.string(), (text, name) => {
+        typedOnly(() => nats.parseVarz(text), [Error], plainError(/^nats \/varz /));
+        const jsz = typedOnly(() => nats.parseJsz(text), [Error], plainError(/^nats \/jsz/));
+        if (jsz) nats.natsShards(jsz, name);
+        nats.goTimeSeconds(text);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('RabbitMQ Prometheus text and /api/queues', () => {
+  test('the seeds were found in test/rabbitmq.test.ts', () => {
+    expect(RABBITMQ_SEEDS.some((s) => s.includes('rabbitmq_identity_info'))).toBe(true);
+    expect(RABBITMQ_SEEDS.some((s) => s.includes('raft_log_commit_index'))).toBe(true);
+    expect(RABBITMQ_SEEDS.some((s) => s.includes('"members"'))).toBe(true);
+  });
+
+  test('parsers return or throw their own "rabbitmq ..." Error; the mapping never throws', () => {
+    fc.assert(
+      fc.property(texts(RABBITMQ_SEEDS), fc.string(), (text, node) => {
+        typedOnly(() => rabbitmq.parseNodeMetrics(text), [Error], plainError(/^rabbitmq \/metrics lacks /));
+        const members = rabbitmq.parseLocalMembers(text);
+        const records = typedOnly(
+          () => rabbitmq.parseQueueList(text),
+          [Error],
+          plainError(/^rabbitmq \/api\/queues /),
+        );
+        rabbitmq.rabbitShards(members, records, node);
+        rabbitmq.pickSamples(text, new Set(['rabbitmq_connections', '']));
       }),
       RUNS,
     );
@@ -778,7 +828,7 @@ describe('probe config, allowlist and targets', () => {
 
   const config: ProbeFileConfig = parseProbeConfig(
     [
-      'allowed_targets: ["redis://*:*", "postgresql://*:*", "mariadb://*:*", "mongodb://*:*", "kafka://*:*", "etcd://*:*", "zookeeper://*:*", "rediss://*:*", "mysql://*:*"]',
+      'allowed_targets: ["redis://*:*", "postgresql://*:*", "mariadb://*:*", "mongodb://*:*", "kafka://*:*", "etcd://*:*", "nats://*:*", "rabbitmq://*:*", "zookeeper://*:*", "rediss://*:*", "mysql://*:*"]',
       'auth_modules:',
       '  tls: { user: "m o", tls: true, params: { sslrootcert: /ca.pem } }',
       '  plain: { user: monitor }',

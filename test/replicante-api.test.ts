@@ -65,8 +65,30 @@ describe('mapping (byte for byte what Replicante serialises)', () => {
 
   test("kind: Replicante's agents' spelling where they had one", () => {
     expect(
-      ['mongodb', 'kafka', 'zookeeper', 'redis', 'postgresql', 'mysql', 'etcd', 'other'].map(replicanteKind),
-    ).toEqual(['MongoDB', 'Kafka', 'Zookeeper', 'Redis', 'PostgreSQL', 'MySQL', 'etcd', 'other']);
+      [
+        'mongodb',
+        'kafka',
+        'zookeeper',
+        'redis',
+        'postgresql',
+        'mysql',
+        'etcd',
+        'nats',
+        'rabbitmq',
+        'other',
+      ].map(replicanteKind),
+    ).toEqual([
+      'MongoDB',
+      'Kafka',
+      'Zookeeper',
+      'Redis',
+      'PostgreSQL',
+      'MySQL',
+      'etcd',
+      'NATS',
+      'RabbitMQ',
+      'other',
+    ]);
   });
 
   test('shards: roles, units and nulls as serde encodes CommitOffset, CommitUnit and ShardRole', () => {

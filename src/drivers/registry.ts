@@ -7,7 +7,9 @@ import { registration as etcd } from './etcd';
 import { registration as kafka } from './kafka';
 import { registration as mongodb } from './mongodb';
 import { registration as mysql } from './mysql';
+import { registration as nats } from './nats';
 import { registration as postgresql } from './postgresql';
+import { registration as rabbitmq } from './rabbitmq';
 import { registration as redis } from './redis';
 import type { DriverRegistration } from './registration';
 import { registration as zookeeper } from './zookeeper';
@@ -22,6 +24,8 @@ export const DRIVERS: readonly DriverRegistration[] = [
   zookeeper,
   etcd,
   kafka,
+  nats,
+  rabbitmq,
 ];
 
 export function driverForScheme(scheme: string): DriverRegistration | undefined {
