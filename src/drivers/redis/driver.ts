@@ -18,9 +18,17 @@
  */
 import { createClient } from '@redis/client';
 import { AdvanceTracker } from '../shared/advance-tracker';
-import type { Driver, DriverOptions, HeartbeatStore, Observation, ShardObservation } from '../../core/model';
+import type {
+  Driver,
+  DriverOptions,
+  HeartbeatStore,
+  MemberList,
+  Observation,
+  ShardObservation,
+} from '../../core/model';
 import { CounterWithoutHeartbeats } from '../shared/heartbeat-exclusion';
 import { heartbeatKey, parseHeartbeat, type StoredHeartbeat } from './heartbeat';
+import { clusterMembers, replicationMembers } from './members';
 import {
   commandKind,
   type CommandKind,
@@ -231,6 +239,15 @@ export class RedisDriver implements Driver {
     );
     if (only) only.lastOperationTimestampSeconds = this.writes.observe(writesTotal);
     return observation;
+  }
+
+  /** The group's members as this node knows them (drivers/redis/members.ts). */
+  async members(): Promise<MemberList> {
+    const info = parseInfo(await this.command<string>(['INFO', 'replication']));
+    const cluster = parseInfo(await this.command<string>(['INFO', 'cluster']));
+    const self = { host: this.opts.target.host, port: this.opts.target.port };
+    if (cluster.get('cluster_enabled') !== '1') return replicationMembers(info, self);
+    return clusterMembers(parseClusterNodes(await this.command<string>(['CLUSTER', 'NODES'])), self);
   }
 }
 

@@ -1,0 +1,275 @@
+/**
+ * GET /discover: first the pure parts (member lists -> http_sd target groups under the /probe rules;
+ * each driver's mapping on documented replies), then one probe-mode exporter discovering REAL Redis
+ * replication and a real Redis Cluster. The other datastores are discovered live, through a real
+ * Prometheus, in test/discovery-e2e.test.ts.
+ */
+import { parseProbeConfig } from '../src/probe/config';
+import { META, memberGroups, memberUrl } from '../src/probe/discovery';
+import { resolveProbeTarget } from '../src/probe/target';
+import { clusterMembers, clusterNodeAddress, replicationMembers } from '../src/drivers/redis/members';
+import { parseClusterNodes, parseInfo } from '../src/drivers/redis/parse';
+import { find, value } from './support/metrics-text';
+import { freePort, tempDir } from './support/processes';
+import {
+  labelByTarget,
+  startProbeModeExporter,
+  targetsOf,
+  writeProbeConfig,
+  type ProbeModeExporter,
+} from './support/probe-exporter';
+import { startRedisCluster, startRedisPair, type RedisCluster, type RedisNode } from './support/redis';
+
+const config = (allowed: string[], modules = 'auth_modules: { m: {} }') =>
+  parseProbeConfig(`allowed_targets: ${JSON.stringify(allowed)}\n${modules}\n`, '"probe.yml"', () => 'pw');
+
+describe('member lists -> http_sd target groups', () => {
+  const cfg = config(['redis://10.0.0.*:6379', 'postgresql://db-*.example.net:5432', 'redis://[::1]:*']);
+  const seed = resolveProbeTarget(
+    { target: 'redis://10.0.0.1:6379', auth_module: 'm', cluster_id: 'cache' },
+    cfg,
+  );
+
+  test('each member is a /probe URL with the seed scheme and path; IPv6 in brackets', () => {
+    const pg = resolveProbeTarget({ target: 'postgresql://db-1.example.net:5432/app' }, cfg);
+    expect(memberUrl(pg, { host: 'db-2.example.net', port: 5432 })).toBe(
+      'postgresql://db-2.example.net:5432/app',
+    );
+    expect(memberUrl(seed, { host: '::1', port: 7000 })).toBe('redis://[::1]:7000');
+  });
+
+  test('members outside the allowlist or with bad addresses are left out and counted; duplicates once', () => {
+    const found = memberGroups(
+      seed,
+      {
+        members: [
+          { host: '10.0.0.1', port: 6379, role: 'primary', nativeRole: 'master', self: true },
+          { host: '10.0.0.2', port: 6379, role: 'secondary', nativeRole: 'slave' },
+          { host: '10.0.0.2', port: 6379, role: 'secondary' },
+          { host: '10.0.1.9', port: 6379, role: 'secondary' },
+          { host: '10.0.0.3', port: 6380, role: 'secondary' },
+          { host: '010.0.0.4', port: 6379, role: 'secondary' },
+        ],
+        complete: true,
+        withoutAddress: { count: 1, reason: 'replica listed without ip/port' },
+      },
+      { datastore: 'redis', clusterId: 'cache' },
+      cfg,
+    );
+    expect(targetsOf(found.groups)).toEqual(['redis://10.0.0.1:6379', 'redis://10.0.0.2:6379']);
+    expect(found.leftOut).toEqual({ not_allowed: 2, invalid_address: 1, without_address: 1 });
+    const [primary] = found.groups;
+    expect(primary!.labels).toEqual({
+      [`${META}datastore`]: 'redis',
+      [`${META}cluster_id`]: 'cache',
+      [`${META}seed`]: 'redis://10.0.0.1:6379',
+      [`${META}members_complete`]: 'false',
+      [`${META}members_left_out`]: '4',
+      [`${META}role`]: 'primary',
+      [`${META}native_role`]: 'master',
+      [`${META}is_seed`]: 'true',
+      __param_auth_module: 'm',
+      __param_cluster_id: 'cache',
+    });
+    // Only meta labels and parameters: nothing that would become a target label of every series.
+    for (const g of found.groups) {
+      expect(Object.keys(g.labels).filter((k) => !k.startsWith('__'))).toEqual([]);
+    }
+  });
+});
+
+describe('Redis members (pure)', () => {
+  const self = { host: '10.0.0.1', port: 6379 };
+
+  test('a primary lists itself and its connected replicas', () => {
+    const info = parseInfo(
+      [
+        '# Replication',
+        'role:master',
+        'connected_slaves:2',
+        'slave0:ip=10.0.0.2,port=6379,state=online,offset=100,lag=0',
+        'slave1:ip=10.0.0.3,port=6380,state=wait_bgsave,offset=0,lag=0',
+        'master_repl_offset:100',
+      ].join('\r\n'),
+    );
+    expect(replicationMembers(info, self)).toEqual({
+      members: [
+        { host: '10.0.0.1', port: 6379, role: 'primary', nativeRole: 'master', self: true },
+        { host: '10.0.0.2', port: 6379, role: 'secondary', nativeRole: 'slave' },
+        { host: '10.0.0.3', port: 6380, role: 'secondary', nativeRole: 'slave' },
+      ],
+      complete: true,
+    });
+  });
+
+  test('a replica lists itself and its primary, and says it cannot see its siblings', () => {
+    const info = parseInfo(
+      'role:slave\nmaster_host:10.0.0.1\nmaster_port:6379\nmaster_link_status:up\nconnected_slaves:0\n',
+    );
+    const list = replicationMembers(info, { host: '10.0.0.2', port: 6379 });
+    expect(list.members).toEqual([
+      { host: '10.0.0.2', port: 6379, role: 'secondary', nativeRole: 'slave', self: true },
+      { host: '10.0.0.1', port: 6379, role: 'unknown', nativeRole: 'master' },
+    ]);
+    expect(list.complete).toBe(false);
+    expect(list.reason).toMatch(/siblings/);
+  });
+
+  test('CLUSTER NODES: every node with its shard; handshake and address-less nodes counted', () => {
+    const nodes = parseClusterNodes(
+      [
+        'a1 10.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-8191',
+        'a2 10.0.0.2:7000@17000,redis-2.example.net master - 0 0 2 connected 8192-16383',
+        'b1 10.0.0.3:7000@17000 slave a1 0 0 1 connected',
+        'b2 [::1]:7001@17001 slave a2 0 0 2 connected',
+        'c1 :0@0 master,noaddr - 0 0 0 disconnected',
+        'c2 10.0.0.9:7000@17000 handshake - 0 0 0 disconnected',
+      ].join('\n'),
+    );
+    const list = clusterMembers(nodes, self);
+    expect(list.members).toEqual([
+      { host: '10.0.0.1', port: 7000, role: 'primary', nativeRole: 'master', shard: '0-8191', self: true },
+      { host: '10.0.0.2', port: 7000, role: 'primary', nativeRole: 'master', shard: '8192-16383' },
+      { host: '10.0.0.3', port: 7000, role: 'secondary', nativeRole: 'slave', shard: '0-8191' },
+      { host: '::1', port: 7001, role: 'secondary', nativeRole: 'slave', shard: '8192-16383' },
+    ]);
+    expect(list.complete).toBe(false);
+    expect(list.withoutAddress?.count).toBe(2);
+    expect(clusterNodeAddress(':7000@17000')).toBeUndefined();
+  });
+});
+
+describe('live: Redis replication and Redis Cluster', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let pair: { primary: RedisNode; replicas: RedisNode[] };
+  let cluster: RedisCluster;
+  let exporter: ProbeModeExporter;
+  let excluded: number;
+
+  beforeAll(async () => {
+    dir = tempDir('discovery');
+    [pair, cluster] = await Promise.all([startRedisPair(2), startRedisCluster()]);
+    excluded = pair.replicas[1]!.port;
+    // Every loopback Redis port but one replica's.
+    const file = writeProbeConfig(dir.path, {
+      allowed_targets: ['redis://127.0.0.1:*', 'rediss://127.0.0.1:*'],
+      auth_modules: { plain: {} },
+    });
+    const narrow = writeProbeConfig(
+      dir.path,
+      {
+        allowed_targets: [pair.primary.port, pair.replicas[0]!.port].map((p) => `redis://127.0.0.1:${p}`),
+      },
+      'narrow.yml',
+    );
+    exporter = await startProbeModeExporter(['--probe.config-file', file]);
+    narrowExporter = await startProbeModeExporter(['--probe.config-file', narrow]);
+  }, 120000);
+  let narrowExporter: ProbeModeExporter;
+
+  afterAll(async () => {
+    await Promise.all([exporter?.stop(), narrowExporter?.stop()]);
+    await Promise.all([
+      pair?.primary.stop(),
+      ...(pair?.replicas ?? []).map((r) => r.stop()),
+      cluster?.stop(),
+    ]);
+    dir?.remove();
+  });
+
+  test('the primary as seed: itself and both replicas, complete, with the http_sd content type', async () => {
+    const res = await exporter.discover({ target: pair.primary.url, cluster_id: 'cache' });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.headers['x-discovery-complete']).toBe('true');
+    const groups = res.body as { targets: string[]; labels: Record<string, string> }[];
+    expect(targetsOf(groups)).toEqual([pair.primary.url, ...pair.replicas.map((r) => r.url)].sort());
+    expect(labelByTarget(groups, `${META}role`)).toEqual({
+      [pair.primary.url]: 'primary',
+      [pair.replicas[0]!.url]: 'secondary',
+      [pair.replicas[1]!.url]: 'secondary',
+    });
+    expect(new Set(groups.map((g) => g.labels[`${META}cluster_id`]))).toEqual(new Set(['cache']));
+    expect(new Set(groups.map((g) => g.labels.__param_cluster_id))).toEqual(new Set(['cache']));
+  });
+
+  test('a replica as seed: itself and the primary, marked incomplete with the reason', async () => {
+    const res = await exporter.discover({ target: pair.replicas[0]!.url, auth_module: 'plain' });
+    expect(res.status).toBe(200);
+    expect(targetsOf(res.body)).toEqual([pair.primary.url, pair.replicas[0]!.url].sort());
+    expect(res.headers['x-discovery-complete']).toBe('false');
+    expect(res.headers['x-discovery-note']).toMatch(/siblings/);
+    expect(
+      new Set(res.body.map((g: { labels: Record<string, string> }) => g.labels.__param_auth_module)),
+    ).toEqual(new Set(['plain']));
+  });
+
+  test('a replica outside allowed_targets is left out, counted in the answer and on /metrics', async () => {
+    const res = await narrowExporter.discover({ target: pair.primary.url });
+    expect(res.status).toBe(200);
+    expect(targetsOf(res.body)).toEqual([pair.primary.url, pair.replicas[0]!.url].sort());
+    expect(targetsOf(res.body)).not.toContain(`redis://127.0.0.1:${excluded}`);
+    expect(res.headers['x-discovery-left-out']).toBe('not_allowed=1');
+    expect(res.headers['x-discovery-complete']).toBe('false');
+    expect(res.body[0].labels[`${META}members_left_out`]).toBe('1');
+    const metrics = await narrowExporter.metrics();
+    expect(
+      value(metrics, 'datastore_exporter_discovery_members_left_out_total', { reason: 'not_allowed' }),
+    ).toBe(1);
+    expect(value(metrics, 'datastore_exporter_discoveries_total', { result: 'ok' })).toBe(1);
+  });
+
+  test('a seed outside the allowlist is 403 and never contacted; bad queries are 400', async () => {
+    const refused = await narrowExporter.discover({ target: `redis://127.0.0.1:${excluded}` });
+    expect(refused.status).toBe(403);
+    expect((await narrowExporter.discover({})).status).toBe(400);
+    expect((await narrowExporter.discover({ target: pair.primary.url, auth_module: 'nope' })).status).toBe(
+      400,
+    );
+    expect((await narrowExporter.discover({ target: pair.primary.url, cluster_id: 'a b' })).status).toBe(400);
+    const withPassword = await narrowExporter.discover({
+      target: `redis://:hunter2@127.0.0.1:${pair.primary.port}`,
+    });
+    expect(withPassword.status).toBe(400);
+    expect(narrowExporter.logs.join('\n')).not.toContain('hunter2');
+    const metrics = await narrowExporter.metrics();
+    expect(value(metrics, 'datastore_exporter_discoveries_total', { result: 'forbidden' })).toBe(1);
+    expect(value(metrics, 'datastore_exporter_discoveries_total', { result: 'bad_request' })).toBe(4);
+  });
+
+  test('a seed that does not answer is 502 (Prometheus keeps its last members)', async () => {
+    const dead = await freePort();
+    const res = await exporter.discover({ target: `redis://127.0.0.1:${dead}` });
+    expect(res.status).toBe(502);
+    expect(res.text).toMatch(/did not answer/);
+  });
+
+  test('Redis Cluster: any node as seed lists all six, roles and shards as the cluster says', async () => {
+    const seedNode = cluster.nodes[4]!;
+    const groups = await exporter.groups({ target: seedNode.url, cluster_id: 'sessions' });
+    expect(targetsOf(groups)).toEqual(cluster.nodes.map((n) => n.url).sort());
+    const roles = labelByTarget(groups, `${META}role`);
+    for (const node of cluster.nodes) {
+      expect(roles[node.url]).toBe(
+        node.info('replication').get('role') === 'master' ? 'primary' : 'secondary',
+      );
+    }
+    // Three shards, two nodes each; the seed flagged.
+    const shards = Object.values(labelByTarget(groups, `${META}shard`));
+    expect(new Set(shards).size).toBe(3);
+    expect(labelByTarget(groups, `${META}is_seed`)[seedNode.url]).toBe('true');
+    expect(groups.every((g) => g.labels[`${META}members_complete`] === 'true')).toBe(true);
+  });
+
+  test('every discovered member answers /probe with the cluster_id the discovery passed on', async () => {
+    const groups = await exporter.groups({ target: pair.primary.url, cluster_id: 'cache' });
+    for (const g of groups) {
+      const samples = await exporter.probeSamples({
+        target: g.targets[0]!,
+        cluster_id: g.labels.__param_cluster_id!,
+      });
+      expect(value(samples, 'datastore_up')).toBe(1);
+      expect(find(samples, 'datastore_node_info')[0]!.labels.cluster_id).toBe('cache');
+    }
+  });
+});
