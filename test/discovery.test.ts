@@ -9,7 +9,21 @@ import { META, memberGroups, memberUrl } from '../src/probe/discovery';
 import { resolveProbeTarget } from '../src/probe/target';
 import { clusterMembers, clusterNodeAddress, replicationMembers } from '../src/drivers/redis/members';
 import { parseClusterNodes, parseInfo } from '../src/drivers/redis/parse';
+import { etcdMembers } from '../src/drivers/etcd/members';
+import { parseStatus } from '../src/drivers/etcd/parse';
+import { kafkaMembers } from '../src/drivers/kafka/members';
+import type { KafkaMetadata } from '../src/drivers/kafka/parse';
+import { mongoMembers } from '../src/drivers/mongodb/members';
+import { mysqlMembers, replicaHostsStatement } from '../src/drivers/mysql/members';
+import { normalizeReplicaStatusRow, parseServerVersion } from '../src/drivers/mysql/parse';
+import { natsMembers } from '../src/drivers/nats/members';
+import { addressFromApplicationName, postgresMembers } from '../src/drivers/postgresql/members';
+import { rabbitMembers } from '../src/drivers/rabbitmq/members';
+import { parseServerLine, zookeeperMembers } from '../src/drivers/zookeeper/members';
+import { parseConf } from '../src/drivers/zookeeper/parse';
+import metadataFixture from './fixtures/kafka/metadata-v6-three-brokers.json';
 import { find, value } from './support/metrics-text';
+import { loadFixture } from './support/mongodb';
 import { freePort, tempDir } from './support/processes';
 import {
   labelByTarget,
@@ -136,6 +150,300 @@ describe('Redis members (pure)', () => {
     expect(list.complete).toBe(false);
     expect(list.withoutAddress?.count).toBe(2);
     expect(clusterNodeAddress(':7000@17000')).toBeUndefined();
+  });
+});
+
+const addresses = (list: { members: { host: string; port: number }[] }): string[] =>
+  list.members.map((m) => `${m.host}:${m.port}`);
+
+describe('PostgreSQL members (pure)', () => {
+  const self = { host: '10.0.0.1', port: 5432 };
+
+  test('a primary lists standbys whose application_name is host:port; others are counted', () => {
+    const list = postgresMembers(
+      {
+        in_recovery: false,
+        sender_host: null,
+        sender_port: null,
+        standbys: [
+          { application_name: '10.0.0.2:5432', client_addr: '10.0.0.2', state: 'streaming' },
+          { application_name: '[fd00::3]:5433', client_addr: 'fd00::3', state: 'catchup' },
+          { application_name: 'walreceiver', client_addr: '10.0.0.4', state: 'streaming' },
+          { application_name: 'pg_basebackup', client_addr: '10.0.0.5', state: 'backup' },
+        ],
+      },
+      self,
+    );
+    expect(addresses(list)).toEqual(['10.0.0.1:5432', '10.0.0.2:5432', 'fd00::3:5433']);
+    expect(list.members.map((m) => m.role)).toEqual(['primary', 'secondary', 'secondary']);
+    expect(list.complete).toBe(false);
+    expect(list.withoutAddress?.count).toBe(1);
+    expect(list.reason).toMatch(/application_name/);
+  });
+
+  test('a standby lists its upstream (a Unix socket means its own host) and says it is incomplete', () => {
+    const tcp = postgresMembers(
+      { in_recovery: true, sender_host: 'db-1.example.net', sender_port: 5432, standbys: [] },
+      { host: 'db-2.example.net', port: 5432 },
+    );
+    expect(tcp.members).toEqual([
+      { host: 'db-2.example.net', port: 5432, role: 'secondary', nativeRole: 'standby', self: true },
+      { host: 'db-1.example.net', port: 5432, role: 'unknown', nativeRole: 'upstream' },
+    ]);
+    expect(tcp.complete).toBe(false);
+    expect(tcp.reason).toMatch(/siblings/);
+    const socket = postgresMembers(
+      { in_recovery: true, sender_host: '/var/run/postgresql', sender_port: 5433, standbys: null },
+      self,
+    );
+    expect(addresses(socket)).toEqual(['10.0.0.1:5432', '10.0.0.1:5433']);
+  });
+
+  test('application_name host:port parsing', () => {
+    expect(addressFromApplicationName('db-2.example.net:5432')).toEqual({
+      host: 'db-2.example.net',
+      port: 5432,
+    });
+    for (const bad of ['walreceiver', 'db-2:0', 'db-2:99999', 'a b:5432', '', null]) {
+      expect(addressFromApplicationName(bad)).toBeUndefined();
+    }
+  });
+});
+
+describe('MySQL / MariaDB members (pure)', () => {
+  const mariadb = parseServerVersion('10.11.19-MariaDB-0+deb12u1-log');
+  const mysql8 = parseServerVersion('8.0.36', 'MySQL Community Server - GPL');
+  const self = { host: '10.0.0.1', port: 3306 };
+
+  test('statements per flavour', () => {
+    expect(replicaHostsStatement(mariadb)).toBe('SHOW SLAVE HOSTS');
+    expect(replicaHostsStatement(mysql8)).toBe('SHOW REPLICAS');
+    expect(replicaHostsStatement(parseServerVersion('8.0.21'))).toBe('SHOW SLAVE HOSTS');
+  });
+
+  test('a primary lists its replica hosts (MySQL 8 SHOW REPLICAS columns)', () => {
+    const list = mysqlMembers(
+      mysql8,
+      [],
+      {
+        kind: 'rows',
+        rows: [
+          { Server_Id: 2, Host: 'db-2.example.net', Port: 3306, Source_Id: 1, Replica_UUID: 'x' },
+          { Server_Id: 3, Host: '', Port: 3306, Source_Id: 1, Replica_UUID: 'y' },
+        ],
+      },
+      self,
+    );
+    expect(list.members).toEqual([
+      { ...self, role: 'primary', nativeRole: 'source', self: true },
+      { host: 'db-2.example.net', port: 3306, role: 'secondary', nativeRole: 'replica' },
+    ]);
+    expect(list.withoutAddress?.count).toBe(1);
+    expect(list.complete).toBe(false);
+  });
+
+  test('a replica lists its source; a refused SHOW SLAVE HOSTS counts Slaves_connected and names the privilege', () => {
+    const channel = normalizeReplicaStatusRow({
+      Connection_name: '',
+      Master_Host: '10.0.0.9',
+      Master_Port: 3306,
+      Slave_IO_Running: 'Yes',
+      Slave_SQL_Running: 'Yes',
+    });
+    const list = mysqlMembers(mariadb, [channel], { kind: 'denied', connected: 2 }, self);
+    expect(list.members).toEqual([
+      { ...self, role: 'secondary', nativeRole: 'slave', self: true },
+      { host: '10.0.0.9', port: 3306, role: 'unknown', nativeRole: 'master' },
+    ]);
+    expect(list.withoutAddress?.count).toBe(2);
+    expect(list.reason).toMatch(/REPLICATION MASTER ADMIN/);
+    expect(list.reason).toMatch(/siblings/);
+  });
+});
+
+describe('ZooKeeper members (pure)', () => {
+  const conf = (lines: string[]) =>
+    parseConf(['clientPort=2181', 'serverId=1', 'membership: ', ...lines].join('\n'));
+
+  test('server lines with a client address; roles as a leader knows them; the seed at its own address', () => {
+    const list = zookeeperMembers(
+      conf([
+        'server.1=10.0.0.1:2888:3888:participant;0.0.0.0:2181',
+        'server.2=10.0.0.2:2888:3888:participant;0.0.0.0:2181',
+        'server.3=10.0.0.3:2888:3888:observer;10.0.1.3:2182',
+        'version=100000000',
+      ]),
+      'leader',
+      { host: 'zk-1.example.net', port: 2181 },
+    );
+    expect(list.members).toEqual([
+      { host: 'zk-1.example.net', port: 2181, role: 'primary', nativeRole: 'leader', self: true },
+      { host: '10.0.0.2', port: 2181, role: 'secondary', nativeRole: 'follower' },
+      { host: '10.0.1.3', port: 2182, role: 'unknown', nativeRole: 'observer' },
+    ]);
+    expect(list.complete).toBe(true);
+  });
+
+  test('a follower does not know the leader; lines without a client port are counted, not guessed', () => {
+    const list = zookeeperMembers(
+      conf([
+        'server.1=10.0.0.1:2888:3888',
+        'server.2=10.0.0.2:2888:3888',
+        'server.3=[fd00::3]:2888:3888;2181',
+      ]),
+      'follower',
+      { host: '10.0.0.1', port: 2181 },
+    );
+    expect(addresses(list)).toEqual(['10.0.0.1:2181', 'fd00::3:2181']);
+    expect(list.members[1]!.role).toBe('unknown');
+    expect(list.withoutAddress?.count).toBe(1);
+    expect(list.reason).toMatch(/;2181/);
+    expect(parseServerLine(1, 'garbage')).toBeUndefined();
+  });
+
+  test('a standalone server is its own ensemble', () => {
+    expect(
+      zookeeperMembers(parseConf('clientPort=2181\nserverId=0'), 'standalone', { host: 'h', port: 2181 }),
+    ).toEqual({
+      members: [{ host: 'h', port: 2181, role: 'primary', nativeRole: 'standalone', self: true }],
+      complete: true,
+    });
+  });
+});
+
+describe('etcd members (pure)', () => {
+  // Ids as the gateway sends them: uint64 in decimal strings.
+  const status = parseStatus(
+    JSON.stringify({
+      header: { cluster_id: '14841639068965178418', member_id: '10276657743932975437', revision: '5' },
+      version: '3.5.9',
+      leader: '9372538179322589801',
+    }),
+  );
+  const list = etcdMembers(
+    JSON.stringify({
+      header: { cluster_id: '14841639068965178418', member_id: '10276657743932975437' },
+      members: [
+        {
+          ID: '10276657743932975437',
+          name: 'a',
+          peerURLs: ['http://10.0.0.1:2380'],
+          clientURLs: ['http://10.0.0.1:2379'],
+        },
+        {
+          ID: '9372538179322589801',
+          name: 'b',
+          peerURLs: ['http://10.0.0.2:2380'],
+          clientURLs: ['http://10.0.0.2:2379'],
+        },
+        {
+          ID: '1',
+          name: 'c',
+          peerURLs: ['https://[fd00::3]:2380'],
+          clientURLs: ['https://[fd00::3]:2379'],
+          isLearner: true,
+        },
+        { ID: '2', peerURLs: ['http://10.0.0.4:2380'] },
+      ],
+    }),
+    status,
+    { host: 'etcd-1.example.net', port: 2379 },
+  );
+
+  test('each member at its first client URL, roles from the leader this member knows', () => {
+    expect(list.members).toEqual([
+      { host: 'etcd-1.example.net', port: 2379, role: 'secondary', nativeRole: 'follower', self: true },
+      { host: '10.0.0.2', port: 2379, role: 'primary', nativeRole: 'leader' },
+      { host: 'fd00::3', port: 2379, role: 'unknown', nativeRole: 'learner' },
+    ]);
+    expect(list.withoutAddress).toEqual({ count: 1, reason: 'no client URL' });
+  });
+});
+
+describe('MongoDB members (pure, documented hello replies)', () => {
+  const hello = (name: string) => loadFixture(name, 'relaxed').hello;
+
+  test('an arbiter lists the members, the primary and itself (at the seed address)', () => {
+    const list = mongoMembers(hello('arbiter'), { host: 'arb.example.net', port: 27017 });
+    expect(list.members).toEqual([
+      { host: 'arb.example.net', port: 27017, role: 'unknown', nativeRole: 'arbiter', self: true },
+      { host: '10.0.0.156', port: 27017, role: 'primary', nativeRole: 'primary' },
+      { host: '10.0.0.157', port: 27017, role: 'secondary', nativeRole: 'member' },
+    ]);
+    expect(list.complete).toBe(true);
+  });
+
+  test('a secondary of a 3.0 set with an arbiter; without a known primary the others are unknown', () => {
+    const list = mongoMembers(hello('secondary-3.0'), { host: 'mongo2', port: 27017 });
+    expect(list.members.map((m) => [`${m.host}:${m.port}`, m.role, m.nativeRole])).toEqual([
+      ['mongo2:27017', 'secondary', 'member'],
+      ['mongo1:27017', 'primary', 'primary'],
+      ['mongo3:27017', 'unknown', 'arbiter'],
+    ]);
+    const leaderless = mongoMembers(hello('secondary-no-primary'), { host: 'm3.example.net', port: 27017 });
+    expect(leaderless.members.map((m) => m.role)).toEqual(['unknown', 'unknown', 'unknown']);
+  });
+
+  test('a mongos is incomplete (discover each shard); a standalone is alone', () => {
+    const mongos = mongoMembers(hello('mongos'), { host: 'router', port: 27017 });
+    expect(mongos.complete).toBe(false);
+    expect(mongos.reason).toMatch(/shard/);
+    expect(mongoMembers(hello('standalone'), { host: 'h', port: 27017 }).members).toHaveLength(1);
+  });
+});
+
+describe('Kafka members (pure, documented Metadata reply)', () => {
+  test('every registered broker at its advertised address; the controller named', () => {
+    const list = kafkaMembers(metadataFixture as unknown as KafkaMetadata, {
+      host: 'KAFKA-2.kafka.svc',
+      port: 9092,
+    });
+    expect(list.members).toEqual([
+      { host: 'kafka-1.kafka.svc', port: 9092, role: 'unknown', nativeRole: 'broker' },
+      { host: 'kafka-2.kafka.svc', port: 9092, role: 'unknown', nativeRole: 'controller', self: true },
+      { host: 'kafka-3.kafka.svc', port: 9092, role: 'unknown', nativeRole: 'broker' },
+    ]);
+    expect(list.complete).toBe(true);
+  });
+});
+
+describe('NATS and RabbitMQ members (pure)', () => {
+  test('NATS: the seed alone; its route peers counted, their monitoring ports being unknown', () => {
+    const routez = JSON.stringify({
+      server_id: 'NA',
+      num_routes: 3,
+      routes: [
+        { rid: 1, remote_id: 'NB', ip: '10.0.0.2', port: 6222 },
+        { rid: 2, remote_id: 'NC', ip: '10.0.0.3', port: 6222 },
+        { rid: 3, remote_id: 'NC', ip: '10.0.0.3', port: 6222 },
+      ],
+    });
+    const list = natsMembers(routez, { host: 'n1', port: 8222 });
+    expect(addresses(list)).toEqual(['n1:8222']);
+    expect(list.withoutAddress?.count).toBe(2);
+    expect(list.complete).toBe(false);
+  });
+
+  test('RabbitMQ: running nodes at their management listener; stopped nodes counted', () => {
+    const overview = JSON.stringify({
+      node: 'rabbit@mq-0.mq',
+      listeners: [
+        { node: 'rabbit@mq-0.mq', protocol: 'amqp', ip_address: '::', port: 5672 },
+        { node: 'rabbit@mq-0.mq', protocol: 'http', ip_address: '::', port: 15672 },
+        { node: 'rabbit@mq-1.mq', protocol: 'http', ip_address: '::', port: 15672 },
+        { node: 'rabbit@mq-2.mq', protocol: 'http', ip_address: '10.0.0.3', port: 15673 },
+      ],
+    });
+    const nodes = JSON.stringify([
+      { name: 'rabbit@mq-0.mq' },
+      { name: 'rabbit@mq-1.mq' },
+      { name: 'rabbit@mq-2.mq' },
+      { name: 'rabbit@mq-3.mq' },
+    ]);
+    const list = rabbitMembers(overview, nodes, { host: '10.0.0.1', port: 15672 });
+    expect(addresses(list)).toEqual(['10.0.0.1:15672', 'mq-1.mq:15672', '10.0.0.3:15673']);
+    expect(list.members[0]!.self).toBe(true);
+    expect(list.withoutAddress?.count).toBe(1);
   });
 });
 
