@@ -142,6 +142,25 @@ describe(`${REPLICAS} exporter replicas share ${TARGETS} discovered redis-server
     ).data.result;
   };
 
+  test('pooled Redis targets share one node-redis client class (not ~220 KiB of closures each)', async () => {
+    const { registration } = await import('../src/drivers/redis');
+    const { parseTarget } = await import('../src/core/target');
+    const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
+    const drivers = nodes
+      .slice(0, 2)
+      .map((n) => registration.create({ target: parseTarget(n.url), timeoutMs: 2000, logger, extra: {} }));
+    try {
+      await Promise.all(drivers.map((d) => d.connect()));
+      const classes = drivers.map((d) => {
+        const client = (d as unknown as { client: object }).client;
+        return Object.getPrototypeOf(Object.getPrototypeOf(client)) as object;
+      });
+      expect(classes[0]).toBe(classes[1]);
+    } finally {
+      await Promise.all(drivers.map((d) => d.close()));
+    }
+  });
+
   test('discovery lists all 100 targets', async () => {
     const groups = await exporters[1]!.groups({ target: primary.url, cluster_id: 'cache' });
     expect(targetsOf(groups)).toEqual(nodes.map((n) => n.url).sort());
