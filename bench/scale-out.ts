@@ -3,7 +3,8 @@
  * "Scale-out"). Prints figures; asserts nothing (the behaviour is tested in test/scale-out.test.ts).
  *
  * One exporter process (the built CLI, with the image's NODE_OPTIONS) probes 100 real redis-server
- * processes on loopback. Each server is probed with up to 10 auth modules (m0..m9, no credentials):
+ * processes on loopback. Each server is probed with up to 10 auth modules (m0..m9, no credentials;
+ * BENCH_MODULES changes it):
  * the pool key is (auth module, target URL), so that is up to 1000 distinct pooled targets, each with
  * its own driver, Collector and TCP connection to a real server. Every 100 pooled targets it probes all
  * of them in rounds, 10 at a time (as Prometheus' concurrent scrapes would), and records:
@@ -25,7 +26,7 @@ import { freePort, tempDir, waitFor } from '../test/support/processes';
 import { startRedis, type RedisNode } from '../test/support/redis';
 
 const SERVERS = Number(process.env.BENCH_SERVERS ?? 100);
-const MODULES = 10;
+const MODULES = Number(process.env.BENCH_MODULES ?? 10);
 const STEP = 100;
 const CONCURRENCY = 10;
 const ROUNDS = 3;
