@@ -120,8 +120,6 @@ describe('discovery end to end with a real Prometheus', () => {
       startMariadbReplication(0),
     ]);
     zk = await startEnsemble({ clientAddressInServerLines: true });
-    // Listing replicas (SHOW SLAVE HOSTS) needs this beyond the monitoring grant (docs/mysql.md).
-    maria.primary.sql(`GRANT REPLICATION MASTER ADMIN ON *.* TO '${EXPORTER_USER}'@'127.0.0.1'`);
     writeFileSync(pgPasswordFile, `${PG_MONITOR_PASSWORD}\n`);
 
     const configFile = writeProbeConfig(dir.path, {
@@ -227,6 +225,16 @@ describe('discovery end to end with a real Prometheus', () => {
     ),
     'datastore-zookeeper': zk.servers.map((s) => s.url),
     'datastore-etcd': etcd.running().map((m) => m.url),
+  });
+
+  test('MariaDB without REPLICATION MASTER ADMIN: the replicas are counted and left out, the privilege named', async () => {
+    const res = await exporter.discover(seeds['datastore-mariadb']!);
+    expect(res.status).toBe(200);
+    expect(targetsOf(res.body)).toEqual([`mariadb://127.0.0.1:${maria.primary.port}`]);
+    expect(res.headers['x-discovery-left-out']).toBe('without_address=2');
+    expect(res.headers['x-discovery-note']).toMatch(/REPLICATION MASTER ADMIN/);
+    // Listing replicas (SHOW SLAVE HOSTS) needs it beyond the monitoring grant (docs/mysql.md).
+    maria.primary.sql(`GRANT REPLICATION MASTER ADMIN ON *.* TO '${EXPORTER_USER}'@'127.0.0.1'`);
   });
 
   test('each seed lists all its members, and Prometheus probes every one of them', async () => {

@@ -4,6 +4,7 @@
  * replication and a real Redis Cluster. The other datastores are discovered live, through a real
  * Prometheus, in test/discovery-e2e.test.ts.
  */
+import request from 'supertest';
 import { parseProbeConfig } from '../src/probe/config';
 import { META, memberGroups, memberUrl } from '../src/probe/discovery';
 import { resolveProbeTarget } from '../src/probe/target';
@@ -22,9 +23,13 @@ import { rabbitMembers } from '../src/drivers/rabbitmq/members';
 import { parseServerLine, zookeeperMembers } from '../src/drivers/zookeeper/members';
 import { parseConf } from '../src/drivers/zookeeper/parse';
 import metadataFixture from './fixtures/kafka/metadata-v6-three-brokers.json';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { find, value } from './support/metrics-text';
+import { PROMTOOL, promtoolCheckMetrics } from './support/promtool';
 import { loadFixture } from './support/mongodb';
-import { freePort, tempDir } from './support/processes';
+import { freePort, tempDir, waitFor } from './support/processes';
 import {
   labelByTarget,
   startProbeModeExporter,
@@ -36,6 +41,29 @@ import { startRedisCluster, startRedisPair, type RedisCluster, type RedisNode } 
 
 const config = (allowed: string[], modules = 'auth_modules: { m: {} }') =>
   parseProbeConfig(`allowed_targets: ${JSON.stringify(allowed)}\n${modules}\n`, '"probe.yml"', () => 'pw');
+
+describe('the documented scrape configs', () => {
+  test.each(['discovery-scrape-config', 'scale-out-scrape-config'])(
+    'docs/probe.md %s passes promtool check config',
+    (marker) => {
+      const doc = readFileSync(join(__dirname, '..', 'docs', 'probe.md'), 'utf8');
+      const block = new RegExp(`<!-- ${marker} -->\\s*\`\`\`yaml\\n([\\s\\S]*?)\`\`\``).exec(doc);
+      expect(block).not.toBeNull();
+      const dir = tempDir('promtool-config');
+      try {
+        const file = join(dir.path, 'prometheus.yml');
+        writeFileSync(file, block![1]!);
+        const r = spawnSync(PROMTOOL, ['check', 'config', file], { encoding: 'utf8' });
+        expect({ status: r.status, output: `${r.stdout}${r.stderr}` }).toEqual({
+          status: 0,
+          output: expect.stringContaining('SUCCESS') as string,
+        });
+      } finally {
+        dir.remove();
+      }
+    },
+  );
+});
 
 describe('member lists -> http_sd target groups', () => {
   const cfg = config(['redis://10.0.0.*:6379', 'postgresql://db-*.example.net:5432', 'redis://[::1]:*']);
@@ -541,6 +569,10 @@ describe('live: Redis replication and Redis Cluster', () => {
     expect(withPassword.status).toBe(400);
     expect(narrowExporter.logs.join('\n')).not.toContain('hunter2');
     const metrics = await narrowExporter.metrics();
+    expect(promtoolCheckMetrics((await request(narrowExporter.server).get('/metrics')).text)).toEqual({
+      status: 0,
+      output: '',
+    });
     expect(value(metrics, 'datastore_exporter_discoveries_total', { result: 'forbidden' })).toBe(1);
     expect(value(metrics, 'datastore_exporter_discoveries_total', { result: 'bad_request' })).toBe(4);
   });
@@ -554,14 +586,22 @@ describe('live: Redis replication and Redis Cluster', () => {
 
   test('Redis Cluster: any node as seed lists all six, roles and shards as the cluster says', async () => {
     const seedNode = cluster.nodes[4]!;
-    const groups = await exporter.groups({ target: seedNode.url, cluster_id: 'sessions' });
+    let groups: Awaited<ReturnType<typeof exporter.groups>> = [];
+    // Compared with each node's own INFO role; retried because a loaded machine can make the cluster
+    // fail a node over (node timeout 2 s) between the two views.
+    await waitFor(
+      "the seed's view agrees with every node's role",
+      async () => {
+        groups = await exporter.groups({ target: seedNode.url, cluster_id: 'sessions' });
+        const roles = labelByTarget(groups, `${META}role`);
+        return cluster.nodes.every(
+          (n) => roles[n.url] === (n.info('replication').get('role') === 'master' ? 'primary' : 'secondary'),
+        );
+      },
+      20000,
+      250,
+    );
     expect(targetsOf(groups)).toEqual(cluster.nodes.map((n) => n.url).sort());
-    const roles = labelByTarget(groups, `${META}role`);
-    for (const node of cluster.nodes) {
-      expect(roles[node.url]).toBe(
-        node.info('replication').get('role') === 'master' ? 'primary' : 'secondary',
-      );
-    }
     // Three shards, two nodes each; the seed flagged.
     const shards = Object.values(labelByTarget(groups, `${META}shard`));
     expect(new Set(shards).size).toBe(3);
