@@ -12,7 +12,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { MODEL_METRICS, parseExposition, type Sample } from './support/metrics-text';
+import { MODEL_METRICS, parseExposition, value, type Sample } from './support/metrics-text';
 import { startEtcdCluster, type EtcdCluster } from './support/etcd';
 import { startTestExporter } from './support/exporter';
 import { EXPORTER_USER, startMariadbReplication, type MariadbReplication } from './support/mariadb';
@@ -312,6 +312,28 @@ describe('discovery end to end with a real Prometheus', () => {
       }
     }
   }, 240000);
+
+  test('a seed that is down answers 502, and Prometheus keeps probing the members it knew', async () => {
+    const job = 'datastore-zookeeper';
+    const [seed, ...others] = zk.servers;
+    await seed!.stop();
+    const failed = async (): Promise<number> =>
+      value(await exporter.metrics(), 'datastore_exporter_discoveries_total', { result: 'failed' });
+    const before = await failed();
+    expect((await exporter.discover(seeds[job]!)).status).toBe(502);
+    // Two more failed refreshes by Prometheus itself, then: the seed is still a target (down), the
+    // others are still probed (up).
+    await waitFor('two failed refreshes', async () => (await failed()) >= before + 3, 30000, 250);
+    await waitFor(
+      'Prometheus probes the stopped seed (down) and the others (up)',
+      async () => {
+        const up = await upByInstance(job);
+        return up[seed!.url] === '0' && others.every((o) => up[o.url] === '1');
+      },
+      30000,
+      250,
+    );
+  }, 90000);
 
   test('a new Redis replica is in the next discovery answer, then probed; a removed etcd member leaves', async () => {
     const job = 'datastore-redis';
