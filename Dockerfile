@@ -54,9 +54,10 @@ COPY --from=build /pkg ./
 # Numeric uid:gid (the base image's `node` user) so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
 EXPOSE 9860
-# curl is not in the slim image: Node's own fetch. The port follows DATASTORE_WEB_LISTEN_ADDRESS
-# (set that variable, not the flag, when changing the port under Docker, so this check follows).
+# curl is not in the slim image: a small Node script (src/healthcheck.ts) asks /healthz on 127.0.0.1,
+# following the exporter's --web.listen-address and --web.config.file (flags or DATASTORE_* variables),
+# over HTTPS when the web config serves TLS.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "const a=process.env.DATASTORE_WEB_LISTEN_ADDRESS||':9860';fetch('http://127.0.0.1:'+a.slice(a.lastIndexOf(':')+1)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "dist/healthcheck.js"]
 # The exporter handles SIGTERM itself (clean shutdown), so it can run as PID 1 without an init.
 ENTRYPOINT ["node", "dist/cli.js"]

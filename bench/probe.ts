@@ -11,8 +11,9 @@
  *     pooled targets, each with its own driver, Collector and TCP connection (checked with CLIENT LIST):
  *     what a pooled target costs the exporter; only the other side of the sockets differs from 100
  *     real servers. Then 100 more targets that differ by database path (redis://.../1 ... /100, the
- *     server runs with --databases 128), measured apart because node-redis's `database` option makes
- *     each such client much bigger. RSS and heap after a forced GC (run with --expose-gc).
+ *     server runs with --databases 128), measured apart: node-redis builds a client class per distinct
+ *     client options, which the driver avoids (drivers/redis/driver.ts), and this shows it. RSS and
+ *     heap after a forced GC (run with --expose-gc).
  *  5. a round of warm probes over the 100 pooled targets.
  *
  * Run:  npx tsc -p tsconfig.json --outDir dist/tsc-all && node --expose-gc dist/tsc-all/bench/probe.js
@@ -177,7 +178,7 @@ async function main(): Promise<void> {
     for (let db = 1; db <= POOLED; db++) await get(db, true);
     const afterDb = memory();
     console.log(
-      `${POOLED} more targets by database path (pool now ${probe.pool.size}): +${(afterDb.rss - beforeDb.rss).toFixed(1)} MiB RSS, +${(afterDb.heap - beforeDb.heap).toFixed(1)} MiB heap -> ${(((afterDb.heap - beforeDb.heap) * 1024) / POOLED).toFixed(0)} KiB heap per target (node-redis 'database' option)`,
+      `${POOLED} more targets by database path (pool now ${probe.pool.size}): +${(afterDb.rss - beforeDb.rss).toFixed(1)} MiB RSS, +${(afterDb.heap - beforeDb.heap).toFixed(1)} MiB heap -> ${(((afterDb.heap - beforeDb.heap) * 1024) / POOLED).toFixed(0)} KiB heap per target`,
     );
   } finally {
     await exporter.stop();

@@ -11,6 +11,7 @@ import { Collector } from './core/collector';
 import type { Config, ServerConfig } from './config/flags';
 import { driverForScheme } from './drivers/registry';
 import type { Logger } from './core/logger';
+import { DiscoveryService } from './probe/discovery';
 import { ProbeService } from './probe/service';
 import { agentVersion } from './http/replicante-api';
 import { createApp } from './http/routes';
@@ -21,6 +22,8 @@ export interface RunningExporter {
   collector: Collector;
   /** GET /probe, when --probe.config-file is set. */
   probe?: ProbeService;
+  /** GET /discover, with /probe. */
+  discovery?: DiscoveryService;
   server: Server;
   /** The port actually bound (useful with port 0). */
   port: number;
@@ -94,6 +97,9 @@ export async function startServer(
   const probe = config.probe
     ? new ProbeService(config.probe, logger.child({ component: 'probe' }))
     : undefined;
+  const discovery = config.probe
+    ? new DiscoveryService(config.probe, logger.child({ component: 'discovery' }))
+    : undefined;
   const single = collector;
   const app = createApp({
     telemetryPath: config.telemetryPath,
@@ -101,6 +107,7 @@ export async function startServer(
     logger,
     processMetrics: options.processMetrics,
     probe,
+    discovery,
     agentVersion: agentVersion(readBuildInfo(), EXPORTER_VERSION),
     web: config.web,
   });
@@ -111,7 +118,7 @@ export async function startServer(
   logger.info('listening', {
     address: `${config.listenHost ?? ''}:${port}`,
     path: config.telemetryPath,
-    probe: probe ? '/probe' : undefined,
+    probe: probe ? '/probe, /discover' : undefined,
     tls: config.web ? !!config.web.tls : undefined,
     client_auth: config.web?.tls?.clientAuth,
     basic_auth_users: config.web ? config.web.users.size : undefined,
@@ -121,6 +128,7 @@ export async function startServer(
   return {
     collector,
     probe,
+    discovery,
     server,
     port,
     async stop() {
@@ -128,7 +136,7 @@ export async function startServer(
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await Promise.all([collector?.stop(), probe?.close()]);
+      await Promise.all([collector?.stop(), probe?.close(), discovery?.close()]);
     },
   };
 }

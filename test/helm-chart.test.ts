@@ -14,9 +14,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { DEFAULT_PORT } from '../src/config/flags';
 import { supportedSchemes } from '../src/drivers/registry';
+import { parseProbeConfig } from '../src/probe/config';
 import { assertSupportedSchema, validate, type JsonSchema } from './support/json-schema';
 
 const ROOT = resolve(__dirname, '..');
@@ -75,10 +76,26 @@ describe('values.schema.json', () => {
     expect(validate(schema, values)).toEqual([]);
   });
 
-  test.each(ciFiles)('values.yaml + ci/%s validates and sets a target', (file) => {
+  test.each(ciFiles)('values.yaml + ci/%s validates and sets a target or probe mode', (file) => {
     const merged = withOverride(parseYaml(read(join(CHART, 'ci', file))) as Values);
     expect(validate(schema, merged)).toEqual([]);
-    expect(merged.target).toMatch(/^[a-z]+:\/\//);
+    if (get(merged, 'probe.enabled') !== true) expect(merged.target).toMatch(/^[a-z]+:\/\//);
+  });
+
+  test('there is a probe-mode example: seeds, several replicas, ScrapeConfigs, TLS and basic auth', () => {
+    const file = ciFiles.find((f) => f.startsWith('probe'));
+    expect(file).toBeDefined();
+    const merged = withOverride(parseYaml(read(join(CHART, 'ci', file!))) as Values);
+    expect(get(merged, 'target')).toBe('');
+    expect(get(merged, 'probe.replicas')).toBeGreaterThan(1);
+    expect((get(merged, 'probe.seeds') as unknown[]).length).toBeGreaterThan(0);
+    expect(get(merged, 'probe.scrapeConfig.enabled')).toBe(true);
+    expect(has(merged, 'webConfig.config.tls_server_config')).toBe(true);
+    expect(get(merged, 'webConfig.scrape.basicAuthSecret')).toBeTruthy();
+    // The probe config in values is the exporter's own format: the exporter's parser accepts it.
+    expect(() =>
+      parseProbeConfig(stringifyYaml(get(merged, 'probe.config')), 'chart values', () => 'pw'),
+    ).not.toThrow();
   });
 
   test('there are examples for a standalone Redis and for PostgreSQL with a password Secret', () => {
@@ -118,6 +135,48 @@ describe('values.schema.json', () => {
     ['extraArgs that are not flags', { extraArgs: ['redis://x'] }, 'extraArgs[0]'],
     ['an env var without a name', { extraEnv: [{ value: 'x' }] }, 'extraEnv[0]'],
     ['a relative password file', { auth: { passwordFile: 'secret.txt' } }, 'auth.passwordFile'],
+    ['no probe replica', { probe: { replicas: 0 } }, 'probe.replicas'],
+    [
+      'a misspelt probe config key',
+      { probe: { config: { allowed_target: [] } } },
+      'allowed_target: unknown key',
+    ],
+    [
+      'an allowlist pattern without a scheme',
+      { probe: { config: { allowed_targets: ['10.0.0.1:6379'] } } },
+      'probe.config.allowed_targets[0]',
+    ],
+    [
+      'a password inline in an auth module',
+      { probe: { config: { auth_modules: { m: { password: 'x' } } } } },
+      'password: unknown key',
+    ],
+    [
+      'a relative auth module password file',
+      { probe: { config: { auth_modules: { m: { password_file: 'pw' } } } } },
+      'password_file',
+    ],
+    [
+      'a seed with a password',
+      { probe: { seeds: [{ name: 'a', target: 'redis://:pw@r:6379' }] } },
+      'probe.seeds[0].target',
+    ],
+    [
+      'a seed with URL parameters',
+      { probe: { seeds: [{ name: 'a', target: 'postgresql://pg:5432/postgres?sslmode=disable' }] } },
+      'probe.seeds[0].target',
+    ],
+    ['a seed without a name', { probe: { seeds: [{ target: 'redis://r:6379' }] } }, 'probe.seeds[0]'],
+    [
+      'a cluster_id with a space',
+      { probe: { seeds: [{ name: 'a', target: 'redis://r', clusterId: 'a b' }] } },
+      'clusterId',
+    ],
+    [
+      'a misspelt web config key',
+      { webConfig: { config: { tls_server_cfg: {} } } },
+      'tls_server_cfg: unknown key',
+    ],
   ])('rejects %s', (_what, override, expected) => {
     const errors = validate(schema, withOverride(override as Values));
     expect(errors.join('\n')).toContain(expected);
@@ -211,6 +270,79 @@ describe('templates', () => {
   });
 });
 
+describe('probe mode and the web config in the templates', () => {
+  const deployment = templates.get('deployment.yaml')!;
+  const helpers = templates.get('_helpers.tpl')!;
+
+  test('probe mode: --target only when set, the probe config as a mounted Secret file', () => {
+    expect(deployment).toMatch(
+      /\{\{- if not \.Values\.probe\.enabled \}\}\s*\n\s*- \{\{ printf "--target=%s" \(required/,
+    );
+    expect(deployment).toContain('--probe.config-file=%s" (include "datastore-exporter.probeConfigFile" .)');
+    for (const flag of ['probe.timeout', 'probe.idle-timeout', 'probe.max-concurrent', 'probe.max-targets']) {
+      expect(deployment).toContain(`--${flag}=`);
+    }
+    expect(deployment).toMatch(
+      /- name: probe-config\s*\n\s*secret:\s*\n\s*secretName: \{\{ \.Values\.probe\.existingSecret \| default/,
+    );
+    expect(templates.get('secret.yaml')).toContain('toYaml .Values.probe.config');
+    // Auth module passwords: Secrets mounted as files, never an environment variable.
+    expect(deployment).toMatch(/range \.Values\.probe\.passwordSecrets[\s\S]*?secretName: \{\{ \. \}\}/);
+  });
+
+  test('several replicas: a StatefulSet with a headless Service, and hashmod over the replicas', () => {
+    expect(deployment).toContain('kind: {{ ternary "StatefulSet" "Deployment" (eq $scaledOut "true") }}');
+    expect(deployment).toContain('serviceName: {{ include "datastore-exporter.fullname" . }}-headless');
+    expect(templates.get('service-headless.yaml')).toContain('clusterIP: None');
+    expect(helpers).toContain('"modulus" (int $root.Values.probe.replicas)');
+    expect(helpers).toContain('printf "%s-$1.%s-headless.%s.svc:%v"');
+  });
+
+  test("the chart's relabelling is the documented one (docs/probe.md discovery and scale-out blocks)", () => {
+    const doc = read(join(ROOT, 'docs/probe.md'));
+    for (const marker of ['discovery-scrape-config', 'scale-out-scrape-config']) {
+      const block = new RegExp(`<!-- ${marker} -->\\s*\`\`\`yaml\\n([\\s\\S]*?)\`\`\``).exec(doc);
+      expect(block).not.toBeNull();
+      const [job] = (
+        parseYaml(block![1]!) as { scrape_configs: { relabel_configs: Record<string, unknown>[] }[] }
+      ).scrape_configs;
+      for (const rule of job!.relabel_configs) {
+        for (const label of [...((rule.source_labels as string[]) ?? []), rule.target_label as string]) {
+          expect({ marker, label, inChart: helpers.includes(`"${label}"`) }).toEqual({
+            marker,
+            label,
+            inChart: true,
+          });
+        }
+      }
+    }
+    const scrapeConfig = templates.get('scrapeconfig.yaml')!;
+    expect(scrapeConfig).toContain('kind: ScrapeConfig');
+    expect(scrapeConfig).toContain('httpSDConfigs:');
+    expect(scrapeConfig).toContain('metricsPath: /probe');
+    expect(templates.get('scrape-configs.yaml')).toContain('"http_sd_configs"');
+    expect(helpers).toContain('/discover?%s');
+  });
+
+  test('kubelet probes follow the web config: HTTPS with TLS, a TCP check when client certificates are required', () => {
+    expect(deployment).not.toMatch(
+      /toYaml \. \| nindent 12 \}\}\s*\n\s*\{\{- end \}\}\s*\n\s*\{\{- with \.Values\.readinessProbe/,
+    );
+    expect(deployment.match(/include "datastore-exporter.healthProbe"/g)).toHaveLength(2);
+    expect(helpers).toContain('$_ := set $probe.httpGet "scheme" "HTTPS"');
+    expect(helpers).toContain('set $probe "tcpSocket"');
+    expect(helpers).toContain('"RequireAndVerifyClientCert"');
+    expect(deployment).toContain('--web.config.file=%s" (include "datastore-exporter.webConfigFile" .)');
+  });
+
+  test('the ServiceMonitor scrapes over the web config: scheme, TLS settings, basic auth from a Secret', () => {
+    const sm = templates.get('servicemonitor.yaml')!;
+    expect(sm).toContain('scheme: {{ include "datastore-exporter.scheme" . }}');
+    expect(sm).toContain('.Values.webConfig.scrape.tlsConfig');
+    expect(sm).toContain('.Values.webConfig.scrape.basicAuthSecret');
+  });
+});
+
 describe('chart defaults', () => {
   test('hardened security context: non-root, read-only root, no privilege escalation, no capabilities, seccomp', () => {
     expect(get(values, 'securityContext')).toMatchObject({
@@ -239,6 +371,11 @@ describe('chart defaults', () => {
   });
 
   test('optional objects are off by default; dashboards carry the Grafana sidecar label', () => {
+    expect(get(values, 'probe.enabled')).toBe(false);
+    expect(get(values, 'probe.scrapeConfig.enabled')).toBe(false);
+    expect(get(values, 'probe.replicas')).toBe(1);
+    expect(get(values, 'probe.config.allowed_targets')).toEqual([]);
+    expect(get(values, 'webConfig.config')).toEqual({});
     expect(get(values, 'serviceMonitor.enabled')).toBe(false);
     expect(get(values, 'prometheusRule.enabled')).toBe(false);
     expect(get(values, 'dashboards.enabled')).toBe(false);

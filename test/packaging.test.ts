@@ -98,11 +98,12 @@ describe('Dockerfile', () => {
     expect(one(finalStage, 'ENV')).toMatch(/\bNODE_ENV=production\b/);
   });
 
-  test('HEALTHCHECK probes /healthz with node (no curl in the image)', () => {
+  test('HEALTHCHECK probes /healthz with node (no curl in the image), with the packaged script', () => {
     const hc = parseHealthcheck(one(finalStage, 'HEALTHCHECK'));
-    expect(hc.command[0]).toBe('node');
-    expect(hc.command.join(' ')).toContain('/healthz');
-    expect(hc.command.join(' ')).toContain(`:${DEFAULT_PORT}`);
+    expect(hc.command).toEqual(['node', 'dist/healthcheck.js']);
+    const script = readFileSync(join(ROOT, 'src/healthcheck.ts'), 'utf8');
+    expect(script).toContain("path: '/healthz'");
+    expect(script).toContain(`DEFAULT_PORT = ${DEFAULT_PORT}`);
     for (const opt of ['interval', 'timeout', 'start-period', 'retries'])
       expect(hc.options[opt]).toBeDefined();
   });

@@ -128,6 +128,11 @@ export interface Driver {
   close(): Promise<void>;
   /** Present on drivers that support heartbeat mode. */
   readonly heartbeat?: HeartbeatStore;
+  /**
+   * The members of this node's cluster as this node alone knows them (GET /discover). Called on a
+   * connected driver; drivers whose datastore cannot list its members from one node leave it out.
+   */
+  members?(): Promise<MemberList>;
 }
 
 export type DriverFactory = (options: DriverOptions) => Driver;
@@ -151,4 +156,33 @@ export interface HeartbeatStore {
   write(shardId: string | undefined, record: HeartbeatRecord): Promise<void>;
   /** The replicated record as this node has it, or undefined if none was written yet. */
   read(shardId: string | undefined): Promise<HeartbeatRecord | undefined>;
+}
+
+/** One member of a node's cluster, as that node knows it (GET /discover, probe/discovery.ts). */
+export interface Member {
+  /** Where the driver reaches it: a DNS name or an IP (IPv6 without brackets), as the datastore says. */
+  host: string;
+  /** The port the driver connects to (the one a target URL names), not a peer or replication port. */
+  port: number;
+  /** Its role as far as the answering node knows it now; 'unknown' where it cannot tell. */
+  role: Role;
+  /** The datastore's own word ('master', 'standby', 'upstream', 'arbiter'...). */
+  nativeRole?: string;
+  /** The shard it belongs to, where the datastore names shards (Redis Cluster: the slot ranges). */
+  shard?: string;
+  /** The answering node itself. */
+  self?: boolean;
+}
+
+/** What one node knows of its cluster's members. */
+export interface MemberList {
+  members: Member[];
+  /**
+   * False where this node cannot see every member from where it stands (a replica does not know its
+   * siblings), with the reason in one line. Members without an address make a list incomplete too.
+   */
+  complete: boolean;
+  reason?: string;
+  /** Members the node knows of but cannot give the driver's address for: left out, and why. */
+  withoutAddress?: { count: number; reason: string };
 }

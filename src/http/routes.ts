@@ -1,7 +1,7 @@
 /**
  * The HTTP surface: /metrics (or --web.telemetry-path), /healthz, /ready, a small landing page, the
  * Replicante agent API (/api/unstable/..., JSON from the latest snapshot) and, when configured,
- * GET /probe (multi-target probing, probe/service.ts).
+ * GET /probe (multi-target probing, probe/service.ts) and GET /discover (probe/discovery.ts).
  * Except /probe, it only reads what the collector published; no such request waits on the datastore.
  */
 import { gzip } from 'node:zlib';
@@ -18,6 +18,7 @@ import {
 } from './metrics';
 import type { Logger } from '../core/logger';
 import type { Snapshot } from '../core/model';
+import type { DiscoveryService } from '../probe/discovery';
 import type { ProbeService } from '../probe/service';
 import { agentInfo, datastoreInfo, errorBody, shardsInfo, type AgentVersion } from './replicante-api';
 import { EXPORTER_VERSION } from '../core/version';
@@ -35,6 +36,8 @@ export interface AppOptions {
   processMetrics?: boolean;
   /** GET /probe, when --probe.config-file is set. */
   probe?: ProbeService;
+  /** GET /discover (Prometheus http_sd JSON of a seed's cluster), with /probe. */
+  discovery?: DiscoveryService;
   /** For /api/unstable/info/agent; default: the package version, checkout and taint "unknown". */
   agentVersion?: AgentVersion;
   /** --web.config.file: basic auth, headers and rate limit guard every route (TLS is the listener's). */
@@ -101,6 +104,7 @@ export function createApp(opts: AppOptions): Express {
       const contentType = negotiateContentType(req.get('accept'));
       const parts = [renderer ? await renderer.render(contentType) : await renderProcessOnly(contentType)];
       if (probe) parts.push(await probe.metrics(contentType));
+      if (opts.discovery) parts.push(await opts.discovery.metrics(contentType));
       await sendExposition(req, res, joinExpositions(parts, contentType), contentType);
     } catch (err) {
       opts.logger.error('rendering metrics failed', { err });
@@ -124,9 +128,9 @@ export function createApp(opts: AppOptions): Express {
     app.get('/probe', async (req: Request, res: Response) => {
       try {
         const contentType = negotiateContentType(req.get('accept'));
-        const query = req.query as { target?: unknown; auth_module?: unknown };
+        const query = req.query as { target?: unknown; auth_module?: unknown; cluster_id?: unknown };
         const result = await probe.probe(
-          { target: query.target, auth_module: query.auth_module },
+          { target: query.target, auth_module: query.auth_module, cluster_id: query.cluster_id },
           req.get('x-prometheus-scrape-timeout-seconds'),
           contentType,
         );
@@ -135,6 +139,25 @@ export function createApp(opts: AppOptions): Express {
       } catch (err) {
         opts.logger.error('probe failed', { err });
         res.status(500).type('text/plain').send('probe failed\n');
+      }
+    });
+  }
+
+  const { discovery } = opts;
+  if (discovery) {
+    app.get('/discover', async (req: Request, res: Response) => {
+      try {
+        const query = req.query as { target?: unknown; auth_module?: unknown; cluster_id?: unknown };
+        const result = await discovery.discover({
+          target: query.target,
+          auth_module: query.auth_module,
+          cluster_id: query.cluster_id,
+        });
+        if (result.status === 200) res.set(result.headers).json(result.groups);
+        else res.status(result.status).type('text/plain').send(`${result.message}\n`);
+      } catch (err) {
+        opts.logger.error('discovery failed', { err });
+        res.status(500).type('text/plain').send('discovery failed\n');
       }
     });
   }
@@ -172,7 +195,10 @@ export function createApp(opts: AppOptions): Express {
 
   app.get('/', (_req, res) => {
     const path = escapeHtml(opts.telemetryPath);
-    const probeLink = probe ? ` · <a href="/probe">Probe</a> (<code>/probe?target=&lt;url&gt;</code>)` : '';
+    const probeLink = probe
+      ? ` · <a href="/probe">Probe</a> (<code>/probe?target=&lt;url&gt;</code>) · ` +
+        `<a href="/discover">Discover</a> (<code>/discover?target=&lt;seed url&gt;</code>)`
+      : '';
     res
       .type('html')
       .send(

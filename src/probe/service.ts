@@ -107,7 +107,7 @@ export class ProbeService {
       intervalSeconds: 1,
       maxBackoffSeconds: 0,
       timeoutMs: this.settings.timeoutMs,
-      identity: { target },
+      identity: { target, clusterId: probeTarget.clusterId },
       logger,
       secrets: [target.password],
     });
@@ -121,7 +121,7 @@ export class ProbeService {
   }
 
   async probe(
-    query: { target?: unknown; auth_module?: unknown },
+    query: { target?: unknown; auth_module?: unknown; cluster_id?: unknown },
     scrapeTimeoutHeader: string | undefined,
     contentType: ContentType,
   ): Promise<ProbeResponse> {

@@ -12,6 +12,9 @@
  *  - The address (scheme, host, port with the driver's default) must match allowed_targets (403).
  *  - A numeric host must be a canonical IPv4 address (no octal/hex/short forms that resolve elsewhere).
  *  - The path is kept (Redis database number, PostgreSQL database name): it selects data, not a host.
+ *  - `cluster_id`, if given, names the target's cluster as --cluster-id does for --target (a label,
+ *    never an address): the only way to tell clusters apart for datastores without an identity of
+ *    their own (Redis), and what /discover passes on to every member of one seed's cluster.
  */
 import { isIPv4 } from 'node:net';
 import { addressText, type TargetAddress } from './allowlist';
@@ -37,7 +40,12 @@ export interface ProbeTarget {
   target: Target;
   address: TargetAddress;
   authModule?: string;
+  /** `cluster_id` of the query: the cluster_id label instead of the datastore's own or 'default'. */
+  clusterId?: string;
 }
+
+/** A cluster_id a caller may set: printable, no spaces or quotes, short (it is a label value). */
+const CLUSTER_ID = /^[A-Za-z0-9_.:@/+-]{1,128}$/;
 
 /** Longer than any real datastore URL; bounds the work done on hostile input. */
 const MAX_TARGET_LENGTH = 2048;
@@ -83,7 +91,7 @@ function effectiveUrl(url: URL, module: AuthModule | undefined): string {
 }
 
 export function resolveProbeTarget(
-  query: { target?: unknown; auth_module?: unknown },
+  query: { target?: unknown; auth_module?: unknown; cluster_id?: unknown },
   config: ProbeFileConfig,
 ): ProbeTarget {
   const raw = single(query.target, 'target');
@@ -147,6 +155,13 @@ export function resolveProbeTarget(
     );
   }
 
+  const clusterId = single(query.cluster_id, 'cluster_id') || undefined;
+  if (clusterId !== undefined && !CLUSTER_ID.test(clusterId)) {
+    throw new ProbeRequestError(400, `cluster_id must match ${CLUSTER_ID.source}`);
+  }
+
   const target = parseTarget(effectiveUrl(url, module), module?.password);
-  return { key: `${module?.name ?? ''} ${target.redactedUrl}`, target, address, authModule: module?.name };
+  // The cluster_id is part of the key: the pooled Collector resolves identity with it.
+  const key = `${module?.name ?? ''} ${target.redactedUrl}${clusterId ? ` ${clusterId}` : ''}`;
+  return { key, target, address, authModule: module?.name, clusterId };
 }

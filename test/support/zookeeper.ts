@@ -152,13 +152,21 @@ export interface ZkEnsemble {
   stop(): Promise<void>;
 }
 
-/** A 3-node ensemble on loopback, with the 4lw whitelist the driver needs; waits for a leader. */
-export async function startEnsemble(): Promise<ZkEnsemble> {
+/**
+ * A 3-node ensemble on loopback, with the 4lw whitelist the driver needs; waits for a leader.
+ * `clientAddressInServerLines` writes each server line with its client address (`;127.0.0.1:<port>`,
+ * the ZooKeeper 3.5+ form that lets a server tell its peers' client ports).
+ */
+export async function startEnsemble(
+  options: { clientAddressInServerLines?: boolean } = {},
+): Promise<ZkEnsemble> {
   requireZooKeeper();
   const ports = await freePorts(9);
   const dir = tempDir('zk-ensemble');
   const members = [1, 2, 3].map(
-    (id) => `server.${id}=127.0.0.1:${ports[2 + id]}:${ports[5 + id]}:participant`,
+    (id) =>
+      `server.${id}=127.0.0.1:${ports[2 + id]}:${ports[5 + id]}:participant` +
+      (options.clientAddressInServerLines ? `;127.0.0.1:${ports[id - 1]}` : ''),
   );
   const servers = [1, 2, 3].map((id) =>
     makeServer({

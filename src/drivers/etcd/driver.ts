@@ -40,7 +40,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../core/errors';
-import type { Driver, DriverOptions, HeartbeatStore, Observation } from '../../core/model';
+import type { Driver, DriverOptions, HeartbeatStore, MemberList, Observation } from '../../core/model';
+import { etcdMembers } from './members';
 import {
   HEARTBEAT_KEY_PREFIX,
   heartbeatPutRequest,
@@ -249,6 +250,13 @@ export class EtcdDriver implements Driver {
         writesTotal: operations.writes === undefined ? undefined : this.writes.observe(operations.writes),
       },
     };
+  }
+
+  /** The cluster's membership as this member has it (drivers/etcd/members.ts). */
+  async members(): Promise<MemberList> {
+    const status = parseStatus(await this.gateway('/v3/maintenance/status', {}));
+    const list = await this.gateway('/v3/cluster/member/list', {});
+    return etcdMembers(list, status, { host: this.opts.target.host, port: this.opts.target.port });
   }
 
   /** The heartbeat key as THIS member has it (serializable range: no trip to the leader). */

@@ -29,7 +29,8 @@
  */
 import type { Socket } from 'node:net';
 import { AdvanceTrackers } from '../shared/advance-tracker';
-import type { Driver, DriverOptions, DriverLogger, Observation, Target } from '../../core/model';
+import type { Driver, DriverOptions, DriverLogger, MemberList, Observation, Target } from '../../core/model';
+import { kafkaMembers } from './members';
 import {
   kafkaObservation,
   latestOffsetsRequest,
@@ -87,6 +88,16 @@ export class KafkaDriver implements Driver {
     const request = latestOffsetsRequest(metadata, localBrokerId);
     const offsets = request.length > 0 ? await connection.listLatestOffsets(request) : [];
     return kafkaObservation({ metadata, localBrokerId, offsets, trackers: this.trackers });
+  }
+
+  /** The brokers as this broker's Metadata lists them (drivers/kafka/members.ts). */
+  async members(): Promise<MemberList> {
+    const connection = this.connection;
+    if (!connection) throw new Error('kafka connection is not open');
+    return kafkaMembers(await connection.metadata(), {
+      host: this.opts.target.host,
+      port: this.opts.target.port,
+    });
   }
 }
 

@@ -24,7 +24,8 @@
  */
 import { MongoClient, type Document } from 'mongodb';
 import { AdvanceTracker } from '../shared/advance-tracker';
-import type { Driver, DriverOptions, Observation } from '../../core/model';
+import type { Driver, DriverOptions, MemberList, Observation } from '../../core/model';
+import { mongoMembers } from './members';
 import {
   COMMAND_NOT_FOUND,
   TOPOLOGY_ERROR_CODES,
@@ -255,6 +256,11 @@ export class MongoDriver implements Driver {
       { hello, replSetStatus, serverStatus, buildInfo },
       { ownConnections, writesAdvancedAtSeconds },
     );
+  }
+
+  /** The replica set as this member's hello describes it (drivers/mongodb/members.ts). */
+  async members(): Promise<MemberList> {
+    return mongoMembers(await this.hello(), { host: this.opts.target.host, port: this.opts.target.port });
   }
 }
 

@@ -32,7 +32,14 @@
  */
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2';
 import { AdvanceTracker } from '../shared/advance-tracker';
-import type { Driver, DriverOptions, HeartbeatRecord, HeartbeatStore, Observation } from '../../core/model';
+import type {
+  Driver,
+  DriverOptions,
+  HeartbeatRecord,
+  HeartbeatStore,
+  MemberList,
+  Observation,
+} from '../../core/model';
 import { CounterWithoutHeartbeats } from '../shared/heartbeat-exclusion';
 import {
   CREATE_HEARTBEAT_STATEMENTS,
@@ -42,6 +49,7 @@ import {
   parseHeartbeatRow,
   type HeartbeatRow,
 } from './heartbeat';
+import { mysqlMembers, replicaHostsStatement, type ReplicaHosts } from './members';
 import {
   APPLIER_QUERY,
   GLOBAL_VARIABLES,
@@ -379,6 +387,28 @@ export class MysqlDriver implements Driver {
         writesTotal: writes,
       },
     };
+  }
+
+  /** The replication topology as this node knows it (drivers/mysql/members.ts). */
+  async members(): Promise<MemberList> {
+    const server = this.server;
+    if (!server) throw new Error('mysql connection is not open');
+    const channels = (await this.query(replicaStatusStatement(server))).map(normalizeReplicaStatusRow);
+    let hosts: ReplicaHosts;
+    try {
+      hosts = { kind: 'rows', rows: await this.query(replicaHostsStatement(server)) };
+    } catch (err) {
+      if (!isDenied(err)) throw err;
+      // MariaDB counts its connected replicas for anyone: they are at least counted as left out.
+      const connected = (await this.nameValues("SHOW GLOBAL STATUS LIKE 'Slaves_connected'")).get(
+        'Slaves_connected',
+      );
+      hosts = { kind: 'denied', connected: toNumber(connected) };
+    }
+    return mysqlMembers(server, channels, hosts, {
+      host: this.opts.target.host,
+      port: this.opts.target.port,
+    });
   }
 }
 

@@ -24,7 +24,8 @@
  * library is far heavier than two HTTP GETs.
  */
 import { ConfigError } from '../../core/errors';
-import type { Driver, DriverOptions, Observation } from '../../core/model';
+import type { Driver, DriverOptions, MemberList, Observation } from '../../core/model';
+import { natsMembers } from './members';
 import { HttpGetter } from '../shared/http-getter';
 import { SumOfAdvances } from './counters';
 import { consumerShardId, natsShards, parseJsz, parseVarz, streamShardId } from './parse';
@@ -93,6 +94,14 @@ export class NatsDriver implements Driver {
           : undefined,
       },
     };
+  }
+
+  /** The seed alone, its route peers counted (drivers/nats/members.ts says why). */
+  async members(): Promise<MemberList> {
+    return natsMembers(await this.json('/routez'), {
+      host: this.opts.target.host,
+      port: this.opts.target.port,
+    });
   }
 
   /** GET a monitoring path; a non-200 answer is an error naming the path and the server's words. */

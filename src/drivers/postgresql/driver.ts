@@ -32,7 +32,14 @@
  */
 import { Client, escapeLiteral } from 'pg';
 import { AdvanceTracker } from '../shared/advance-tracker';
-import type { Driver, DriverOptions, HeartbeatRecord, HeartbeatStore, Observation } from '../../core/model';
+import type {
+  Driver,
+  DriverOptions,
+  HeartbeatRecord,
+  HeartbeatStore,
+  MemberList,
+  Observation,
+} from '../../core/model';
 import { CounterWithoutHeartbeats } from '../shared/heartbeat-exclusion';
 import { clientConfig } from './connection';
 import {
@@ -43,6 +50,7 @@ import {
   standbyLastOperation,
   type HeartbeatRow,
 } from './heartbeat';
+import { MEMBERS_QUERY, postgresMembers, type MembersRow } from './members';
 import { StandbyLag, parseLsn } from './parse';
 
 /** The row of the status query; pg returns bool/int4/float8 as JS values, text (and NULL) as is. */
@@ -385,6 +393,15 @@ export class PostgresDriver implements Driver {
         writesTotal,
       },
     };
+  }
+
+  /** The replication tree as this node knows it (drivers/postgresql/members.ts). */
+  async members(): Promise<MemberList> {
+    const client = this.client;
+    if (!client) throw new Error('postgresql connection is not open');
+    const row = (await client.query<MembersRow>(MEMBERS_QUERY)).rows[0];
+    if (!row) throw new Error('postgresql members query returned no row');
+    return postgresMembers(row, { host: this.opts.target.host, port: this.opts.target.port });
   }
 }
 

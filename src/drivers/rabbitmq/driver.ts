@@ -23,7 +23,8 @@
  * nothing about roles; the distribution needs the Erlang cookie, which is full control of the node.
  */
 import { ConfigError } from '../../core/errors';
-import type { Driver, DriverOptions, Observation } from '../../core/model';
+import type { Driver, DriverOptions, MemberList, Observation } from '../../core/model';
+import { rabbitMembers } from './members';
 import { AdvanceTrackers } from '../shared/advance-tracker';
 import { HttpGetter, type HttpReply } from '../shared/http-getter';
 import {
@@ -121,6 +122,20 @@ export class RabbitmqDriver implements Driver {
         writesTotal: node.messagesReceived,
       },
     };
+  }
+
+  /** The cluster's nodes as this node's management plugin lists them (drivers/rabbitmq/members.ts). */
+  async members(): Promise<MemberList> {
+    const get = async (path: string): Promise<string> => {
+      const reply = await this.management.get(path, this.opts.timeoutMs);
+      if (reply.status === 200) return reply.body;
+      throw new Error(
+        `rabbitmq management ${path} answered HTTP ${reply.status}: ${reply.body.slice(0, 200).trim()}`,
+      );
+    };
+    const overview = await get('/api/overview');
+    const nodes = await get('/api/nodes?columns=name');
+    return rabbitMembers(overview, nodes, { host: this.opts.target.host, port: this.opts.target.port });
   }
 
   /**

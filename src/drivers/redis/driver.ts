@@ -16,11 +16,19 @@
  *    write), cached per command. Not total_reads_processed: those are socket reads, not operations.
  *  - Clients: connected_clients minus the exporter's own connection.
  */
-import { createClient } from '@redis/client';
+import { RedisClient } from '@redis/client';
 import { AdvanceTracker } from '../shared/advance-tracker';
-import type { Driver, DriverOptions, HeartbeatStore, Observation, ShardObservation } from '../../core/model';
+import type {
+  Driver,
+  DriverOptions,
+  HeartbeatStore,
+  MemberList,
+  Observation,
+  ShardObservation,
+} from '../../core/model';
 import { CounterWithoutHeartbeats } from '../shared/heartbeat-exclusion';
 import { heartbeatKey, parseHeartbeat, type StoredHeartbeat } from './heartbeat';
+import { clusterMembers, replicationMembers } from './members';
 import {
   commandKind,
   type CommandKind,
@@ -30,7 +38,15 @@ import {
   parseInfo,
 } from './parse';
 
-type Client = ReturnType<typeof createClient>;
+/**
+ * node-redis builds a client CLASS (every command as closures: ~220 KiB of heap) per distinct options
+ * object: createClient() caches one class, keyed by the JSON of ALL its options, so clients that
+ * differ only in port or database (every pooled /probe target) would each build their own. The class
+ * depends only on RESP, modules, functions and scripts: built once here, for every connection.
+ */
+const clientClass = RedisClient.factory({ RESP: 2 });
+
+type Client = ReturnType<typeof clientClass>;
 
 /** Sections we need; asking for them by name (Redis >= 7) keeps INFO small. */
 const INFO_SECTIONS = ['server', 'clients', 'replication', 'commandstats', 'cluster'];
@@ -93,7 +109,8 @@ export class RedisDriver implements Driver {
 
   async connect(): Promise<void> {
     const { target, timeoutMs } = this.opts;
-    const client = createClient({
+    // RESP again for the connection itself (its handshake and reply queue read the instance options).
+    const options: NonNullable<Parameters<typeof clientClass>[0]> & { RESP: 2 } = {
       socket: {
         host: target.host,
         port: target.port,
@@ -109,7 +126,8 @@ export class RedisDriver implements Driver {
       RESP: 2,
       // Fail at once while disconnected instead of queueing commands for later.
       disableOfflineQueue: true,
-    });
+    };
+    const client = clientClass(options);
     // Without a listener an 'error' event would crash the process; failures surface on commands.
     client.on('error', (err: Error) =>
       this.opts.logger.debug('redis connection error', { err: err.message }),
@@ -231,6 +249,15 @@ export class RedisDriver implements Driver {
     );
     if (only) only.lastOperationTimestampSeconds = this.writes.observe(writesTotal);
     return observation;
+  }
+
+  /** The group's members as this node knows them (drivers/redis/members.ts). */
+  async members(): Promise<MemberList> {
+    const info = parseInfo(await this.command<string>(['INFO', 'replication']));
+    const cluster = parseInfo(await this.command<string>(['INFO', 'cluster']));
+    const self = { host: this.opts.target.host, port: this.opts.target.port };
+    if (cluster.get('cluster_enabled') !== '1') return replicationMembers(info, self);
+    return clusterMembers(parseClusterNodes(await this.command<string>(['CLUSTER', 'NODES'])), self);
   }
 }
 

@@ -37,6 +37,8 @@ export function infoNumber(info: Map<string, string>, key: string): number | und
 
 export interface ClusterNode {
   id: string;
+  /** As CLUSTER NODES writes it: `ip:port@cport` (Redis 7: `,hostname` after it; `:0@0` when unknown). */
+  address: string;
   flags: string[];
   /** The master's id for a replica, else undefined. */
   masterId?: string;
@@ -52,6 +54,7 @@ export function parseClusterNodes(text: string): ClusterNode[] {
     if (parts.length < 8 || !parts[0]) continue;
     nodes.push({
       id: parts[0],
+      address: parts[1]!,
       flags: parts[2]!.split(','),
       masterId: parts[3] && parts[3] !== '-' ? parts[3] : undefined,
       slots: parts.slice(8).filter((s) => /^\d+(-\d+)?$/.test(s)),

@@ -51,9 +51,11 @@ import type {
   DriverOptions,
   HeartbeatRecord,
   HeartbeatStore,
+  MemberList,
   Observation,
   ShardObservation,
 } from '../../core/model';
+import { zookeeperMembers } from './members';
 import {
   encodeHeartbeat,
   HEARTBEAT_NAMESPACE,
@@ -392,6 +394,14 @@ export class ZooKeeperDriver implements Driver {
         ...operationCounts(mntr, [HEARTBEAT_NAMESPACE]),
       },
     };
+  }
+
+  /** The ensemble as this server's configuration says (drivers/zookeeper/members.ts). */
+  async members(): Promise<MemberList> {
+    const srvr = parseSrvr(await this.command('srvr'));
+    const conf = parseConf(await this.command('conf'));
+    const { host, port } = this.opts.target;
+    return zookeeperMembers(conf, srvr.mode, { host, port });
   }
 
   /**
