@@ -60,6 +60,12 @@ const ENV_CASES: [string, string, NodeJS.ProcessEnv, RegExp][] = [
     { DATASTORE_TARGET: 'kafka://127.0.0.1:9092' },
     /--kafka.broker-id "abc" must be a broker id \(a non-negative integer\)/,
   ],
+  [
+    'nats.consumers',
+    'maybe',
+    { DATASTORE_TARGET: 'nats://127.0.0.1:8222' },
+    /--nats.consumers "maybe" must be true or false/,
+  ],
   ['web.listen-address', 'localhost', TARGET, /--web.listen-address "localhost" is not \[host\]:port/],
   ['web.telemetry-path', 'metrics', TARGET, /--web.telemetry-path must start with "\/"/],
   ['web.config.file', '/nonexistent/web.yml', TARGET, /cannot read --web.config.file/],
