@@ -6,7 +6,13 @@
  * documented reply formats; the derivation itself is checked on real 7.0 clusters in
  * redis-cluster.test.ts. Also the pure rules of src/drivers/redis/cluster.ts.
  */
-import { clusterIdOf, derivedShardId, localShard } from '../src/drivers/redis/cluster';
+import {
+  clusterIdOf,
+  DerivedShardIds,
+  derivedShardId,
+  localShard,
+  MAX_HOLD_COLLECTIONS,
+} from '../src/drivers/redis/cluster';
 import { heartbeatKey, heartbeatSlot } from '../src/drivers/redis/heartbeat';
 import { parseClusterNodes } from '../src/drivers/redis/parse';
 import { keySlot } from '../src/drivers/redis/slots';
@@ -128,8 +134,12 @@ describe('identity rules (pure)', () => {
     expect(derivedShardId(nodes, A)).toBe(B);
     expect(derivedShardId(nodes, D)).toBe(C);
     expect(clusterIdOf(nodes)).toBe(C);
-    expect(localShard(nodes, B, undefined)).toEqual({ id: B, slots: '0-5460', isMaster: false });
-    expect(localShard(nodes, D, undefined)).toEqual({
+    expect(localShard(nodes, B, (m) => derivedShardId(nodes, m))).toEqual({
+      id: B,
+      slots: '0-5460',
+      isMaster: false,
+    });
+    expect(localShard(nodes, D, (m) => derivedShardId(nodes, m))).toEqual({
       id: C,
       slots: '5461-10000,10002-16383',
       isMaster: true,
@@ -146,20 +156,63 @@ describe('identity rules (pure)', () => {
         `${C} :0@0 master,fail,noaddr - 0 0 2 disconnected`,
       ].join('\n'),
     );
-    expect(localShard(withFailures, A, undefined)?.id).toBe(B);
+    expect(localShard(withFailures, A, (m) => derivedShardId(withFailures, m))?.id).toBe(B);
     expect(clusterIdOf(withFailures)).toBe(C);
     // A master drained of every slot is still a shard, with no key ranges.
-    expect(
-      localShard(parseClusterNodes(`${D} 127.0.0.1:1@2 myself,master - 0 0 3 connected`), D, undefined),
-    ).toEqual({
+    const drained = parseClusterNodes(`${D} 127.0.0.1:1@2 myself,master - 0 0 3 connected`);
+    expect(localShard(drained, D, (m) => derivedShardId(drained, m))).toEqual({
       id: D,
       slots: '',
       isMaster: true,
     });
     // A replica whose master the node does not know: no shard.
-    expect(
-      localShard(parseClusterNodes(`${B} 127.0.0.1:1@2 myself,slave ${A} 0 0 1 connected`), B, undefined),
-    ).toBeUndefined();
+    const orphan = parseClusterNodes(`${B} 127.0.0.1:1@2 myself,slave ${A} 0 0 1 connected`);
+    expect(localShard(orphan, B, SHARD_ID)).toBeUndefined();
+  });
+
+  test("a CLUSTER FAILOVER's passing view keeps the name; a failed, forgotten or moved member renames at once", () => {
+    const view = (lines: string[]): ReturnType<typeof parseClusterNodes> =>
+      parseClusterNodes(lines.join('\n'));
+    // Seen from B: the shard of C (master, the lowest id) and B (replica) is named C.
+    const before = view([
+      `${C} x master - 0 0 1 connected 0-5460`,
+      `${B} x myself,slave ${C} 0 0 1 connected`,
+    ]);
+    // Right after a CLUSTER FAILOVER, for a moment: B is master, C a master without slots (not yet
+    // listed as B's replica): the name stays C, then C is B's replica and the name is C anyway.
+    const passing = view([
+      `${C} x master - 0 0 1 connected`,
+      `${B} x myself,master - 0 0 4 connected 0-5460`,
+    ]);
+    const settled = view([
+      `${C} x slave ${B} 0 0 4 connected`,
+      `${B} x myself,master - 0 0 4 connected 0-5460`,
+    ]);
+    const ids = new DerivedShardIds();
+    expect(ids.next(before, C)).toBe(C);
+    expect(ids.next(passing, B)).toBe(C);
+    expect(ids.next(passing, B)).toBe(C);
+    expect(ids.next(settled, B)).toBe(C);
+    // Kept for MAX_HOLD_COLLECTIONS at most: a master left without slots for good is not a member.
+    for (let i = 0; i < MAX_HOLD_COLLECTIONS; i++) expect(ids.next(passing, B)).toBe(C);
+    expect(ids.next(passing, B)).toBe(B);
+    // A killed master (failed) replaced by its replica: renamed at once; back when it rejoins.
+    const killed = view([
+      `${C} x master,fail - 0 0 1 disconnected`,
+      `${B} x myself,master - 0 0 4 connected 0-5460`,
+    ]);
+    const afterKill = new DerivedShardIds();
+    expect(afterKill.next(before, C)).toBe(C);
+    expect(afterKill.next(killed, B)).toBe(B);
+    expect(afterKill.next(settled, B)).toBe(C);
+    // Made a replica of another master (CLUSTER REPLICATE): that shard's name at once.
+    const moved = view([
+      `${D} x master - 0 0 2 connected 5461-16383`,
+      `${B} x myself,slave ${D} 0 0 2 connected`,
+    ]);
+    const other = new DerivedShardIds();
+    expect(other.next(before, C)).toBe(C);
+    expect(other.next(moved, D)).toBe(B);
   });
 
   test('heartbeat key: named after the shard, hashed into a slot the shard owns now; none without slots', () => {

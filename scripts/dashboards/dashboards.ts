@@ -467,7 +467,7 @@ function overview(): Json {
             targets: [
               {
                 expr: `max by (cluster_id, shard_id, node_id) (${withIdentity(
-                  `(max by (job, cluster_id, shard_id) (${commitPosition()}) - on (job, cluster_id, shard_id) group_right ${commitPosition()})`,
+                  `(max by (job, cluster_id, shard_id) (${commitPosition()}) - on (job, cluster_id, shard_id) group_right () ${commitPosition()})`,
                   'node_id',
                 )})`,
                 legend: '{{cluster_id}} / {{shard_id}} on {{node_id}}',

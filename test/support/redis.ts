@@ -254,3 +254,24 @@ export function moveSlot(nodes: RedisNode[], slot: number, from: RedisNode, to: 
 function expectOk(reply: string): void {
   if (reply !== 'OK') throw new Error(`redis replied ${JSON.stringify(reply)}, not OK`);
 }
+
+/**
+ * CLUSTER FAILOVER on a replica, until it is master. A manual failover that does not complete within
+ * Redis's own manual-failover timeout (5 s) is abandoned by Redis (seen right after a cluster is
+ * created, on a loaded machine): it is asked again, as an operator would, up to three times.
+ */
+export async function clusterFailover(replica: RedisNode): Promise<void> {
+  const isMaster = (): boolean =>
+    clusterNodes(replica)
+      .find((l) => l.flags.includes('myself'))!
+      .flags.includes('master');
+  for (let attempt = 1; ; attempt++) {
+    expectOk(replica.cli('CLUSTER', 'FAILOVER'));
+    try {
+      await waitFor(`CLUSTER FAILOVER on ${replica.port} (attempt ${attempt})`, isMaster, 7000, 100);
+      return;
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
+}

@@ -31,7 +31,7 @@ import type {
   ShardObservation,
 } from '../../core/model';
 import { CounterWithoutHeartbeats } from '../shared/heartbeat-exclusion';
-import { clusterIdOf, isPermissionDenied, isUnknownSubcommand, localShard } from './cluster';
+import { clusterIdOf, DerivedShardIds, isPermissionDenied, isUnknownSubcommand, localShard } from './cluster';
 import { heartbeatKey, parseHeartbeat, type StoredHeartbeat } from './heartbeat';
 import { clusterMembers, replicationMembers } from './members';
 import {
@@ -70,6 +70,8 @@ export class RedisDriver implements Driver {
   private readonlySent = false;
   /** False once the server said it has no CLUSTER MYSHARDID (before 7.2) or refused it (ACL). */
   private myShardIdAvailable = true;
+  /** Redis 7.0: the shard ids derived from CLUSTER NODES, as published (kept across reconnects). */
+  private readonly derivedShardIds = new DerivedShardIds();
   /** The slots the local shard owned at the last collection: where its heartbeat key must live. */
   private shardSlots?: string;
 
@@ -230,7 +232,11 @@ export class RedisDriver implements Driver {
       observation.nativeNodeId = myId;
       const nodes = parseClusterNodes(nodesText);
       observation.nativeClusterId = clusterIdOf(nodes);
-      const local = localShard(nodes, myId, nativeShardId);
+      const local = localShard(
+        nodes,
+        myId,
+        nativeShardId ?? ((masterId) => this.derivedShardIds.next(nodes, masterId)),
+      );
       const flags = nodes.find((n) => n.id === myId)?.flags ?? [];
       if (local) {
         this.shardSlots = local.slots;
