@@ -1,7 +1,8 @@
 /**
  * Identities on a real Prometheus (Debian's /usr/bin/prometheus, scrape and evaluation every 1 s)
- * with the bundled rules (every `for:` shortened to 2s in a copy; expressions as committed), scraping
- * in-process exporters with default flags (no --cluster-id) beside real datastores:
+ * with the bundled rules (every `for:` shortened in a copy; expressions as committed), scraping
+ * exporters (the built bin, one process each: run `npm run build` first) with default flags (no
+ * --cluster-id) beside real datastores:
  *   job datastore-redis-cluster: a 3-master / 3-replica Redis Cluster (7.0: ids derived from
  *                                CLUSTER NODES);
  *   job datastore-redis-default: two unrelated Redis replication groups (a primary and a replica
@@ -17,7 +18,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { startTestExporter, type TestExporter } from './support/exporter';
+import { startExporterProcess, type ExporterProcess } from './support/exporter';
 import { tempDir, waitFor } from './support/processes';
 import {
   allRules,
@@ -67,7 +68,9 @@ describe('identities on a real Prometheus', () => {
   let groups: { primary: RedisNode; replicas: RedisNode[] }[];
   let ensemble: ZkEnsemble;
   let dir: ReturnType<typeof tempDir>;
-  const exporters = new Map<string, TestExporter>();
+  // Child processes (the built bin): this process blocks on redis-cli calls, which must not make
+  // the exporters miss Prometheus's scrapes.
+  const exporters = new Map<string, ExporterProcess>();
   const instance = (name: string): string => `127.0.0.1:${exporters.get(name)!.port}`;
   /** Every DatastoreMissingPrimary seen pending or firing, by the background watcher. */
   const missingSeen: PrometheusAlert[] = [];
@@ -80,29 +83,28 @@ describe('identities on a real Prometheus', () => {
       Promise.all([startRedisPair(1), startRedisPair(1)]),
       startEnsemble(),
     ]);
-    const start = async (name: string, url: string): Promise<void> => {
-      exporters.set(name, await startTestExporter(['--target', url]));
-    };
-    for (const [i, n] of cluster.nodes.entries()) await start(`cluster-${i}`, n.url);
-    for (const [g, group] of groups.entries()) {
-      await start(`group${g}-primary`, group.primary.url);
-      await start(`group${g}-replica`, group.replicas[0]!.url);
-    }
-    for (const s of ensemble.servers) await start(`zk-${s.id}`, s.url);
-    await Promise.all([...exporters.values()].map((e) => e.waitUp(20000)));
+    const targets: [string, string][] = [
+      ...cluster.nodes.map((n, i): [string, string] => [`cluster-${i}`, n.url]),
+      ...groups.flatMap((group, g): [string, string][] => [
+        [`group${g}-primary`, group.primary.url],
+        [`group${g}-replica`, group.replicas[0]!.url],
+      ]),
+      ...ensemble.servers.map((s): [string, string] => [`zk-${s.id}`, s.url]),
+    ];
+    for (const [name, url] of targets) exporters.set(name, await startExporterProcess(['--target', url]));
 
     dir = tempDir('e2e-identity');
     const rules = loadRules();
     for (const g of rules.groups) for (const r of g.rules) if (r.for) r.for = TEST_FOR;
     const rulesCopy = join(dir.path, 'rules.yml');
     writeFileSync(rulesCopy, stringify(rules));
-    const targets = (prefix: string): string[] =>
+    const instances = (prefix: string): string[] =>
       [...exporters.keys()].filter((n) => n.startsWith(prefix)).map(instance);
     prometheus = await startPrometheus({
       jobs: {
-        [CLUSTER_JOB]: targets('cluster-'),
-        [DEFAULT_JOB]: targets('group'),
-        [ZK_JOB]: targets('zk-'),
+        [CLUSTER_JOB]: instances('cluster-'),
+        [DEFAULT_JOB]: instances('group'),
+        [ZK_JOB]: instances('zk-'),
       },
       ruleFiles: [rulesCopy],
     });
@@ -197,8 +199,7 @@ describe('identities on a real Prometheus', () => {
     const replica = cluster.nodes.find((n) => me(n).masterId === me(source).id)!;
     const first = Number(me(source).slots[0]!.split('-')[0]);
     const moving = Array.from({ length: 10 }, (_, i) => first + i);
-    // 20 keys per slot, one MSET per slot: the exporters run in this process, and a long run of
-    // blocking redis-cli calls would starve their HTTP servers (failed scrapes, stale series).
+    // 20 keys per slot, one MSET per slot (a redis-cli process per key would take long).
     const keysOf = (slot: number): string[] =>
       Array.from({ length: 20 }, (_, k) => `{${hashTagForSlot(slot)}}:k${k}`);
     for (const slot of moving) source.cli('MSET', ...keysOf(slot).flatMap((k) => [k, 'v']));
