@@ -267,6 +267,7 @@ function syntheticSnapshot(shards: number): Snapshot {
     version: 'bench',
     nodeId: '1',
     clusterId: 'bench',
+    clusterIdSource: 'datastore',
     shards: list,
     performance: { clientsConnected: 1, readsTotal: 1, writesTotal: 1 },
     collectedAtSeconds: 1700000000,

@@ -88,7 +88,12 @@ export async function startServer(
       intervalSeconds: config.collectIntervalSeconds,
       timeoutMs: config.collectTimeoutMs,
       maxBackoffSeconds: config.maxBackoffSeconds,
-      identity: { target, nodeId: config.nodeId, clusterId: config.clusterId },
+      identity: {
+        target,
+        nodeId: config.nodeId,
+        clusterId: config.clusterId,
+        fallbackClusterId: config.fallbackClusterId,
+      },
       logger: driverLogger,
       secrets: [target.password],
       heartbeat: config.heartbeatIntervalMs ? { intervalMs: config.heartbeatIntervalMs } : undefined,

@@ -112,7 +112,7 @@ const ENV_CASES: [string, string, NodeJS.ProcessEnv, RegExp][] = [
  * Flags whose environment variable has no bad value at start-up: free text. (Whether a well-formed
  * kafka.broker-id names a broker of the cluster is checked at each collection: only the cluster knows.)
  */
-const FREE_TEXT = ['cluster-id', 'node-id'];
+const FREE_TEXT = ['cluster-id', 'cluster-id.fallback', 'node-id'];
 
 describe('every environment variable with a bad value: one line, exit code 2', () => {
   test('every flag with an environment variable has a case here (or is free text)', () => {

@@ -3,7 +3,10 @@
  * connection (a datastore that is "up" at the TCP level but never answers the protocol).
  */
 import { createServer, type Server } from 'node:net';
-import { cronPattern } from '../src/core/collector';
+import { Collector, cronPattern } from '../src/core/collector';
+import { resolveSnapshot, type IdentityOptions } from '../src/core/identity';
+import { createLogger } from '../src/core/logger';
+import type { Driver, Observation } from '../src/core/model';
 import { startTestExporter } from './support/exporter';
 import { find, value } from './support/metrics-text';
 import { sleep } from './support/processes';
@@ -58,5 +61,87 @@ describe('collector', () => {
       fast.server.close();
       slow.server.close();
     }
+  });
+
+  describe('identity', () => {
+    const target = { host: 'db.example.net', port: 6379 };
+    const observation = (extra: Partial<Observation> = {}): Observation => ({
+      datastore: 'redis',
+      version: '7.0.15',
+      shards: [{ role: 'primary' }],
+      performance: {},
+      replicationGroup: 'g1',
+      ...extra,
+    });
+
+    test('cluster id: --cluster-id, else the datastore own, else the fallback; the source says which', () => {
+      const resolve = (obs: Observation, opts: Partial<IdentityOptions> = {}) =>
+        resolveSnapshot(obs, { target, ...opts }, 0);
+      expect(resolve(observation({ nativeClusterId: 'c1' }))).toMatchObject({
+        clusterId: 'c1',
+        clusterIdSource: 'datastore',
+        replicationGroup: undefined,
+        shards: [{ id: 'c1' }],
+      });
+      expect(resolve(observation({ nativeClusterId: 'c1' }), { clusterId: 'cache' })).toMatchObject({
+        clusterId: 'cache',
+        clusterIdSource: 'flag',
+        replicationGroup: 'g1',
+        shards: [{ id: 'cache' }],
+      });
+      expect(resolve(observation())).toMatchObject({
+        clusterId: 'default',
+        clusterIdSource: 'fallback',
+        replicationGroup: 'g1',
+        shards: [{ id: 'default' }],
+      });
+      expect(resolve(observation(), { fallbackClusterId: 'release-7' })).toMatchObject({
+        clusterId: 'release-7',
+        clusterIdSource: 'fallback',
+      });
+      // The fallback never wins over the datastore's own identity.
+      expect(
+        resolve(observation({ nativeClusterId: 'c1' }), { fallbackClusterId: 'release-7' }).clusterId,
+      ).toBe('c1');
+    });
+
+    async function logsOf(
+      identity: Partial<IdentityOptions>,
+      obs: Observation,
+      advice?: string,
+    ): Promise<string[]> {
+      const lines: string[] = [];
+      const driver: Driver = {
+        connect: async () => undefined,
+        observe: async () => obs,
+        close: async () => undefined,
+      };
+      const collector = new Collector(driver, {
+        intervalSeconds: 1,
+        timeoutMs: 1000,
+        maxBackoffSeconds: 1,
+        identity: { target, ...identity },
+        logger: createLogger('debug', 'logfmt', (l) => lines.push(l)),
+        clusterIdAdvice: advice,
+      });
+      for (let i = 0; i < 3; i++) await collector.collect();
+      expect(collector.state.up).toBe(true);
+      return lines.filter((l) => /cluster identity/.test(l));
+    }
+
+    test('the built-in default is warned about once, naming --cluster-id; a chosen fallback is an info line; none otherwise', async () => {
+      const warned = await logsOf({}, observation());
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toMatch(
+        /level=warn .*cluster_id is \\"default\\".*--cluster-id.*cluster_id_source=fallback/,
+      );
+      const chosen = await logsOf({ fallbackClusterId: 'release-7' }, observation());
+      expect(chosen).toHaveLength(1);
+      expect(chosen[0]).toMatch(/level=info .*cluster_id=release-7/);
+      expect(await logsOf({}, observation({ nativeClusterId: 'c1' }))).toEqual([]);
+      expect(await logsOf({ clusterId: 'cache' }, observation())).toEqual([]);
+      const probed = await logsOf({}, observation(), 'relabel cluster_id in the scrape job');
+      expect(probed[0]).toMatch(/relabel cluster_id in the scrape job/);
+    });
   });
 });

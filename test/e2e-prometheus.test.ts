@@ -43,6 +43,13 @@ const PG_JOB = 'datastore-postgresql';
 const TEST_FOR = '2s';
 const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
 
+/**
+ * Alerts whose data needs a topology this scenario does not have (unrelated clusters sharing one
+ * cluster id): evaluated here (the expression must be valid), shown returning data in
+ * e2e-identity.test.ts.
+ */
+const PROVEN_ELSEWHERE = new Set(['rule DatastoreClusterIdShared (warning)']);
+
 /** Alerts whose thresholds a short test cannot cross: evaluated with thresholds relaxed to >= 0. */
 const RELAXED = new Set(['DatastoreReplicationLagHigh', 'DatastoreCollectionStale']);
 
@@ -386,7 +393,7 @@ describe('dashboards and rules on a real Prometheus', () => {
 
   test('every dashboard query, variable and rule expression returned data at least once', () => {
     const all = [...checks.values()];
-    const empty = all.filter((c) => c.hits === 0).map((c) => c.id);
+    const empty = all.filter((c) => c.hits === 0 && !PROVEN_ELSEWHERE.has(c.id)).map((c) => c.id);
     expect(empty).toEqual([]);
     // Every dashboard target and every rule was among them.
     const dashboardsCount = loadDashboards().reduce((n, d) => n + dashboardQueries(d.json).length, 0);

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { DEFAULT_PORT } from '../src/config/flags';
+import { DEFAULT_PORT, FLAGS } from '../src/config/flags';
 import { supportedSchemes } from '../src/drivers/registry';
 import { parseProbeConfig } from '../src/probe/config';
 import { assertSupportedSchema, validate, type JsonSchema } from './support/json-schema';
@@ -368,6 +368,24 @@ describe('chart defaults', () => {
     expect(get(values, 'service.port')).toBe(DEFAULT_PORT);
     expect(get(values, 'resources.requests')).toBeDefined();
     expect(get(values, 'resources.limits.memory')).toBeDefined();
+  });
+
+  test('the cluster id: the release name by default for datastores without one (a fallback), config.clusterId over everything', () => {
+    const deployment = templates.get('deployment.yaml')!;
+    // Always passed, from the release unless config.clusterIdFallback says otherwise...
+    expect(deployment).toMatch(
+      /^ {12}- \{\{ printf "--cluster-id\.fallback=%s" \(default \.Release\.Name \.Values\.config\.clusterIdFallback\) \| quote \}\}$/m,
+    );
+    // ...outside any condition (the line before closes the clusterId block, at the same depth).
+    const lines = deployment.split('\n');
+    const at = lines.findIndex((l) => l.includes('--cluster-id.fallback'));
+    expect(lines[at - 1]!.trim()).toBe('{{- end }}');
+    expect(lines[at - 3]!.trim()).toBe('{{- with .Values.config.clusterId }}');
+    // Both are real exporter flags, and the defaults leave the choice to the release.
+    const flags = FLAGS.map((f) => f.name);
+    expect(flags).toEqual(expect.arrayContaining(['cluster-id', 'cluster-id.fallback']));
+    expect(get(values, 'config.clusterId')).toBe('');
+    expect(get(values, 'config.clusterIdFallback')).toBe('');
   });
 
   test('optional objects are off by default; dashboards carry the Grafana sidecar label', () => {

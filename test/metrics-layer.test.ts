@@ -19,6 +19,7 @@ function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
     version: '7.0.15',
     nodeId: 'node-a',
     clusterId: 'c1',
+    clusterIdSource: 'flag',
     shards: [
       {
         id: 's1',
@@ -85,6 +86,58 @@ describe('metrics layer', () => {
     expect(value(s, 'datastore_exporter_last_collect_success_timestamp_seconds')).toBe(1700000002);
     expect(find(s, 'datastore_exporter_build_info')).toHaveLength(1);
     expect(find(s, 'process_resident_memory_bytes')).toHaveLength(1);
+  });
+
+  test('identity: where cluster_id comes from, the replication group, key ranges and commit epochs', async () => {
+    const state = {
+      current: up(
+        snapshot({
+          clusterId: 'default',
+          clusterIdSource: 'fallback',
+          replicationGroup: '8c1f0e',
+          shards: [
+            {
+              id: 's1',
+              role: 'primary',
+              keyRanges: '0-5460,10923',
+              commitOffset: { value: 7, unit: 'transactions', epoch: 3 },
+            },
+            { id: 's2', role: 'secondary', keyRanges: '', commitOffset: { value: 9, unit: 'bytes' } },
+          ],
+        }),
+      ),
+    };
+    const text = (await request(appWith(state)).get('/metrics')).text;
+    const s = parseExposition(text);
+    expect(find(s, 'datastore_node_info')[0]!.labels).toEqual({
+      datastore: 'redis',
+      node_id: 'node-a',
+      cluster_id: 'default',
+      cluster_id_source: 'fallback',
+      replication_group: '8c1f0e',
+    });
+    expect(value(s, 'datastore_shard_key_ranges_info', { shard_id: 's1', key_ranges: '0-5460,10923' })).toBe(
+      1,
+    );
+    expect(value(s, 'datastore_shard_key_ranges_info', { shard_id: 's2' })).toBe(1);
+    // An epoch only where the driver has one; the offset is the position within it.
+    expect(value(s, 'datastore_shard_commit_offset', { shard_id: 's1' })).toBe(7);
+    expect(find(s, 'datastore_shard_commit_epoch').map((x) => [x.labels.shard_id, x.value])).toEqual([
+      ['s1', 3],
+    ]);
+    expect(promtoolCheckMetrics(text)).toEqual({ status: 0, output: '' });
+
+    // Without a replication group (a cluster identity of its own), no such label at all.
+    state.current = up(snapshot({ clusterIdSource: 'datastore' }));
+    const again = parseExposition((await request(appWith(state)).get('/metrics')).text);
+    expect(find(again, 'datastore_node_info')[0]!.labels).toEqual({
+      datastore: 'redis',
+      node_id: 'node-a',
+      cluster_id: 'c1',
+      cluster_id_source: 'datastore',
+    });
+    expect(find(again, 'datastore_shard_key_ranges_info')).toHaveLength(0);
+    expect(find(again, 'datastore_shard_commit_epoch')).toHaveLength(0);
   });
 
   test('a shard or role that disappears leaves no stale series', async () => {

@@ -325,12 +325,19 @@ describe('mariadb primary, GTID replica and delayed replica', () => {
     expect(replica.replicaStatus()!['Slave_IO_Running']).toBe('Yes');
   });
 
-  test('promotion: STOP SLAVE; RESET SLAVE ALL flips the role to primary within one interval', async () => {
+  test('promotion: STOP SLAVE; RESET SLAVE ALL flips the role to primary within one interval; the GTID offset goes on', async () => {
+    const before = value(await scrape(replica), OFFSET, { shard_id: SHARD });
     replica.sql('STOP SLAVE; RESET SLAVE ALL');
     expect(replica.replicaStatus()).toBeUndefined();
     // One interval is 1 s; allow the collection in flight to finish.
     await waitFor('promoted', async () => roleOf(await scrape(replica), SHARD) === 'primary', 2500, 50);
     expect(find(await scrape(replica), LAG)).toHaveLength(0);
+    // The domain's seq_no keeps counting on the new primary: no reset, no jump at the promotion, and
+    // its own first write is the next number (comparable with the old primary's, in transactions).
+    expect(value(await scrape(replica), OFFSET, { shard_id: SHARD })).toBe(before);
+    replica.sql('INSERT INTO app.events () VALUES ()');
+    await exp(replica).nextCollections(2);
+    expect(value(await scrape(replica), OFFSET, { shard_id: SHARD })).toBe(before + 1);
   });
 
   test('hung server (SIGSTOP): the collection times out and /metrics still answers at once', async () => {

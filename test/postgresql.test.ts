@@ -475,6 +475,7 @@ describe('postgresql primary, streaming standby and delayed standby', () => {
   test('promotion (pg_promote) flips the role within one interval; then last-op is the commit timestamp', async () => {
     const e = exporterFor(standby);
     expect(roleOf(await e.scrape(), systemId)).toBe('secondary');
+    const offsetBefore = value(await e.scrape(), OFFSET, shard());
     expect(standby.psql('SELECT pg_promote()')).toBe('t');
     // One interval is 1 s; allow the collection in flight to finish.
     await waitFor(
@@ -484,6 +485,15 @@ describe('postgresql primary, streaming standby and delayed standby', () => {
     );
     let s = await e.scrape();
     expect(find(s, LAG)).toHaveLength(0);
+    // The new timeline starts where replay stopped: the LSN goes on (no reset, no jump beyond the
+    // end-of-recovery records), so the promoted node stays comparable with its former standbys.
+    const offsetAfter = value(s, OFFSET, shard());
+    expect(offsetAfter).toBeGreaterThanOrEqual(offsetBefore);
+    expect(offsetAfter - offsetBefore).toBeLessThan(16 * 1024 * 1024);
+    // (the WAL file name starts with the timeline: a new one since the promotion)
+    expect(
+      parseInt(standby.psql('SELECT pg_walfile_name(pg_current_wal_lsn())').slice(0, 8), 16),
+    ).toBeGreaterThan(1);
 
     // track_commit_timestamp is on here: last-op is pg_last_committed_xact(), to the microsecond.
     standby.psql(`INSERT INTO events (note) VALUES ('written on the promoted node')`);

@@ -51,6 +51,15 @@ describe('redis standalone', () => {
     expect(
       value(s, 'datastore_node_info', { node_id: `${hostname()}:${node.port}`, cluster_id: 'default' }),
     ).toBe(1);
+    // No cluster identity: the fallback says so, with the replication id as replication group, and
+    // a warning at the first collection names the flag (once).
+    expect(find(s, 'datastore_node_info')[0]!.labels).toMatchObject({
+      cluster_id_source: 'fallback',
+      replication_group: node.info('replication').get('master_replid'),
+    });
+    const warnings = exporter.logs.filter((l) => /level=warn .*no cluster identity/.test(l));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/cluster_id is \\"default\\".*--cluster-id/);
     expect(roleOf(s, 'default')).toBe('primary');
     expect(find(s, 'datastore_shard_role')).toHaveLength(3);
     // No lag on a primary, ever.
@@ -106,8 +115,29 @@ describe('redis standalone', () => {
     try {
       await other.nextCollections(1);
       const s = await other.scrape();
-      expect(value(s, 'datastore_node_info', { node_id: 'n1', cluster_id: 'payments' })).toBe(1);
+      expect(
+        value(s, 'datastore_node_info', { node_id: 'n1', cluster_id: 'payments', cluster_id_source: 'flag' }),
+      ).toBe(1);
+      // The replication group stays: rules can still see two groups given the same --cluster-id.
+      expect(find(s, 'datastore_node_info')[0]!.labels.replication_group).toMatch(/^[0-9a-f]{40}$/);
       expect(roleOf(s, 'payments')).toBe('primary');
+      expect(other.logs.join('\n')).not.toMatch(/no cluster identity/);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  test('--cluster-id.fallback names a cluster without identity, still marked as a fallback, without a warning', async () => {
+    const other = await startTestExporter(['--target', node.url, '--cluster-id.fallback', 'cache-7']);
+    try {
+      await other.nextCollections(1);
+      const s = await other.scrape();
+      expect(value(s, 'datastore_node_info', { cluster_id: 'cache-7', cluster_id_source: 'fallback' })).toBe(
+        1,
+      );
+      expect(roleOf(s, 'cache-7')).toBe('primary');
+      expect(other.logs.join('\n')).toMatch(/level=info msg="the datastore has no cluster identity.*cache-7/);
+      expect(other.logs.join('\n')).not.toMatch(/level=warn .*no cluster identity/);
     } finally {
       await other.stop();
     }
@@ -224,6 +254,10 @@ describe('redis primary with two replicas', () => {
       expect(cliOffset - offset).toBeLessThan(1000);
       // Link up: no honest lag in seconds exists, so none is reported (never a fake 0).
       expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+      // One replication group: the primary's replication id, on the primary and its replicas.
+      expect(find(s, 'datastore_node_info')[0]!.labels.replication_group).toBe(
+        primary.info('replication').get('master_replid'),
+      );
       expect(promtoolCheckMetrics(await exporters[i]!.scrapeText()).status).toBe(0);
     }
   });
@@ -273,9 +307,19 @@ describe('redis primary with two replicas', () => {
     );
   });
 
-  test('failover: REPLICAOF NO ONE flips the role within one interval', async () => {
+  test('failover: REPLICAOF NO ONE flips the role within one interval; the offset goes on from where it was', async () => {
     const replica = replicas[0]!;
     const exporter = exporters[1]!;
+    const offsetOf = async (e: TestExporter): Promise<number> =>
+      value(await e.scrape(), 'datastore_shard_commit_offset', { shard_id: 'default' });
+    await waitFor(
+      'replica at the primary offset',
+      () =>
+        replica.info('replication').get('slave_repl_offset') ===
+        primary.info('replication').get('master_repl_offset'),
+    );
+    await Promise.all(exporters.map((e) => e.nextCollections(1)));
+    const before = await offsetOf(exporter);
     replica.cli('REPLICAOF', 'NO', 'ONE');
     try {
       // One interval is 1 s; allow the collection in flight to finish.
@@ -284,6 +328,19 @@ describe('redis primary with two replicas', () => {
         async () => roleOf(await exporter.scrape(), 'default') === 'primary',
         2500,
       );
+      // A promoted replica keeps its offset (PSYNC2: one offset space across failovers), so that
+      // in-sync nodes stay 0 apart; it starts a new replication id, i.e. a replication group of its own.
+      const after = await offsetOf(exporter);
+      expect(after).toBeGreaterThanOrEqual(before);
+      expect(after - before).toBeLessThan(1000);
+      expect(Math.abs(after - (await offsetOf(exporters[0]!)))).toBeLessThan(1000);
+      const groups = await Promise.all(
+        exporters.map(
+          async (e) => find(await e.scrape(), 'datastore_node_info')[0]!.labels.replication_group,
+        ),
+      );
+      expect(groups[1]).toBe(replica.info('replication').get('master_replid'));
+      expect(groups[1]).not.toBe(groups[0]);
     } finally {
       replica.cli('REPLICAOF', '127.0.0.1', String(primary.port));
     }

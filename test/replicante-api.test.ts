@@ -34,6 +34,7 @@ function snapshot(shards: Shard[], extra: Partial<Snapshot> = {}): Snapshot {
     version: '3.8.0',
     nodeId: 'zk-1',
     clusterId: 'payments',
+    clusterIdSource: 'flag',
     shards,
     performance: {},
     collectedAtSeconds: 1700000000,

@@ -71,6 +71,7 @@ describe('conventions', () => {
   test('the alerts issue 5 asks for all exist', () => {
     expect(alertNames.sort()).toEqual(
       [
+        'DatastoreClusterIdShared',
         'DatastoreCollectionStale',
         'DatastoreDown',
         'DatastoreExporterDown',

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { ZxidTracker } from '../src/drivers/zookeeper/driver';
 import {
   confServerId,
+  ensembleDigest,
   mntrNumber,
   operationCounts,
   parseConf,
@@ -17,6 +18,7 @@ import {
   replyProblem,
   roleOfMode,
   splitZxid,
+  zxidOffset,
 } from '../src/drivers/zookeeper/parse';
 
 // --- srvr / stat -------------------------------------------------------------------------------
@@ -163,6 +165,16 @@ describe('zxid', () => {
     expect(splitZxid(0x300000042n)).toEqual({ epoch: 3n, counter: 0x42n });
     expect(splitZxid(0x200000000n)).toEqual({ epoch: 2n, counter: 0n });
     expect(splitZxid(0x5cn)).toEqual({ epoch: 0n, counter: 0x5cn });
+  });
+
+  test('the commit offset is the counter within its epoch, so that an election invents no distance', () => {
+    expect(zxidOffset(0x300000042n)).toEqual({ value: 0x42, unit: 'zxid_counter', epoch: 3 });
+    // A new leader (epoch 2, nothing written yet) and a follower still at epoch 1's last zxid: as
+    // plain numbers 0x200000000 - 0x100000019 = 4294967271 "behind"; as (epoch, counter) the
+    // follower is in an older epoch, i.e. has none of epoch 2's (zero) transactions: 0 behind.
+    const leader = zxidOffset(0x200000000n);
+    const follower = zxidOffset(0x100000019n);
+    expect([leader.epoch, leader.value, follower.epoch, follower.value]).toEqual([2, 0, 1, 0x19]);
   });
 });
 
@@ -453,6 +465,21 @@ describe('conf', () => {
     expect(confServerId(parseConf(CONF_3_4_QUORUM))).toBe(2);
     expect(confServerId(parseConf(CONF_3_8_STANDALONE))).toBe(0);
     expect(parseConf(CONF_3_8_QUORUM).get('server.2')).toBe('127.0.0.1:36643:43783:participant');
+  });
+
+  test('the ensemble digest: the same for every member, another for other members, none standalone', () => {
+    const quorum = parseConf(CONF_3_8_QUORUM);
+    const digest = ensembleDigest(quorum);
+    expect(digest).toMatch(/^[0-9a-f]{16}$/);
+    // Another member of the same ensemble: its own serverId and ports, the same server.N lines.
+    const otherMember = new Map(quorum);
+    otherMember.set('serverId', '1');
+    otherMember.set('clientPort', '2182');
+    expect(ensembleDigest(otherMember)).toBe(digest);
+    const otherEnsemble = new Map(quorum);
+    otherEnsemble.set('server.2', '10.0.0.2:2888:3888:participant');
+    expect(ensembleDigest(otherEnsemble)).not.toBe(digest);
+    expect(ensembleDigest(parseConf(CONF_3_8_STANDALONE))).toBeUndefined();
   });
 
   test('missing or malformed serverId -> undefined', () => {

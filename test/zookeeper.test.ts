@@ -21,6 +21,8 @@ import {
 
 const PROMTOOL = '/usr/bin/promtool';
 
+const EPOCH = 2 ** 32;
+
 /** The single shard of a cluster without --cluster-id. */
 const SHARD = { shard_id: 'default' };
 
@@ -44,13 +46,22 @@ async function namespaceOps(server: ZkServer): Promise<{ reads: number; writes: 
   return { reads, writes };
 }
 
+/**
+ * The zxid a scrape publishes: datastore_shard_commit_offset is the counter within the epoch that
+ * datastore_shard_commit_epoch gives (a zxid is epoch << 32 | counter).
+ */
+function publishedZxid(samples: Sample[]): number {
+  return (
+    value(samples, 'datastore_shard_commit_epoch', SHARD) * EPOCH +
+    value(samples, 'datastore_shard_commit_offset', SHARD)
+  );
+}
+
 function promtoolCheck(text: string): void {
   requireBinary(PROMTOOL, 'the Debian package prometheus (promtool)');
   const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`promtool check metrics failed:\n${r.stdout}\n${r.stderr}\n${text}`);
 }
-
-const EPOCH = 2 ** 32;
 
 describe('zookeeper 3-node ensemble', () => {
   let ensemble: ZkEnsemble;
@@ -71,6 +82,7 @@ describe('zookeeper 3-node ensemble', () => {
 
   test('one primary and two secondaries; identity, version, zxid and clients match srvr/conf/mntr', async () => {
     const roles: string[] = [];
+    const groups = new Set<string | undefined>();
     for (const s of ensemble.servers) {
       const samples = await scrape(s);
       const srvr = await s.srvr();
@@ -79,7 +91,11 @@ describe('zookeeper 3-node ensemble', () => {
       expect(value(samples, 'datastore_node_info', { datastore: 'zookeeper', node_id: String(s.id) })).toBe(
         1,
       );
-      expect(find(samples, 'datastore_node_info')[0]!.labels.cluster_id).toBe('default');
+      expect(find(samples, 'datastore_node_info')[0]!.labels).toMatchObject({
+        cluster_id: 'default',
+        cluster_id_source: 'fallback',
+      });
+      groups.add(find(samples, 'datastore_node_info')[0]!.labels.replication_group);
       const release = /^(\d+\.\d+\.\d+)/.exec(srvr.get('Zookeeper version')!)![1]!;
       expect(value(samples, 'datastore_version_info', { datastore: 'zookeeper', version: release })).toBe(1);
 
@@ -87,7 +103,7 @@ describe('zookeeper 3-node ensemble', () => {
       expect(role).toBe(srvr.get('Mode') === 'leader' ? 'primary' : 'secondary');
       roles.push(role);
       expect(find(samples, 'datastore_shard_role')).toHaveLength(3);
-      expect(value(samples, 'datastore_shard_commit_offset', SHARD)).toBe(await zxidOf(s));
+      expect(publishedZxid(samples)).toBe(await zxidOf(s));
       // No lag in seconds exists for ZooKeeper: never reported, never a fake 0.
       expect(find(samples, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
       // No transaction seen since the exporter started (an epoch change alone does not count).
@@ -108,6 +124,8 @@ describe('zookeeper 3-node ensemble', () => {
       expect(value(samples, 'datastore_writes_total')).toBe(ops.writes);
     }
     expect(roles.sort()).toEqual(['primary', 'secondary', 'secondary']);
+    // The members share one replication group: the digest of the ensemble's membership.
+    expect([...groups]).toEqual([expect.stringMatching(/^[0-9a-f]{16}$/)]);
   });
 
   test('writes through a follower move the zxid, writes_total and last-op on all three; reads count where served', async () => {
@@ -117,7 +135,7 @@ describe('zookeeper 3-node ensemble', () => {
     for (const s of ensemble.servers) {
       const samples = await scrape(s);
       before.set(s.id, {
-        offset: value(samples, 'datastore_shard_commit_offset', SHARD),
+        offset: publishedZxid(samples),
         reads: value(samples, 'datastore_reads_total'),
         writes: value(samples, 'datastore_writes_total'),
       });
@@ -145,7 +163,7 @@ describe('zookeeper 3-node ensemble', () => {
       ensemble.servers.map((s) =>
         waitFor(
           `exporter ${s.id} at the leader's zxid`,
-          async () => value(await scrape(s), 'datastore_shard_commit_offset', SHARD) === finalZxid,
+          async () => publishedZxid(await scrape(s)) === finalZxid,
           10000,
           100,
         ),
@@ -156,8 +174,8 @@ describe('zookeeper 3-node ensemble', () => {
       const b = before.get(s.id)!;
       // Four transactions after the leader's zxid before: session open, create, setData, session
       // close (a follower that had seen no transaction yet was at 0x0, not at the leader's zxid).
-      expect(value(samples, 'datastore_shard_commit_offset', SHARD)).toBe(before.get(leader.id)!.offset + 4);
-      expect(value(samples, 'datastore_shard_commit_offset', SHARD)).toBe(await zxidOf(s));
+      expect(publishedZxid(samples)).toBe(before.get(leader.id)!.offset + 4);
+      expect(publishedZxid(samples)).toBe(await zxidOf(s));
       const lastOp = value(samples, 'datastore_shard_last_operation_timestamp_seconds', SHARD);
       expect(lastOp).toBeGreaterThanOrEqual(t0);
       expect(lastOp).toBeLessThanOrEqual(Date.now() / 1000);
@@ -192,9 +210,7 @@ describe('zookeeper 3-node ensemble', () => {
     );
     expect(readLatencyAfter - readLatencyBefore).toBeGreaterThanOrEqual(5);
     // A global session's open and close are committed transactions: the zxid moves by 2.
-    expect(value(after, 'datastore_shard_commit_offset', SHARD)).toBe(
-      value(before, 'datastore_shard_commit_offset', SHARD) + 2,
-    );
+    expect(publishedZxid(after)).toBe(publishedZxid(before) + 2);
   });
 
   test('promtool check metrics accepts the real output of the leader and a follower', async () => {
@@ -210,7 +226,7 @@ describe('zookeeper 3-node ensemble', () => {
     for (const s of survivors) {
       const samples = await scrape(s);
       before.set(s.id, {
-        offset: value(samples, 'datastore_shard_commit_offset', SHARD),
+        offset: publishedZxid(samples),
         lastOp: value(samples, 'datastore_shard_last_operation_timestamp_seconds', SHARD),
       });
     }
@@ -246,7 +262,7 @@ describe('zookeeper 3-node ensemble', () => {
       await exporterOf(s).nextCollections(1);
       const samples = await scrape(s);
       const b = before.get(s.id)!;
-      const offset = value(samples, 'datastore_shard_commit_offset', SHARD);
+      const offset = publishedZxid(samples);
       expect(offset).toBe(await zxidOf(s));
       if (s === newLeader) {
         // The new leader's zxid jumped to a new epoch (counter 0) although nobody wrote anything...
@@ -259,6 +275,23 @@ describe('zookeeper 3-node ensemble', () => {
       // ...so the last operation stays where it was.
       expect(value(samples, 'datastore_shard_last_operation_timestamp_seconds', SHARD)).toBe(b.lastOp);
     }
+
+    // Nobody wrote: the survivors are in sync. As single numbers their zxids may be an epoch apart
+    // (the new leader at counter 0 of its epoch, a follower still at its last zxid of the old one)...
+    const published = await Promise.all(
+      survivors.map(async (s) => {
+        const samples = await scrape(s);
+        return {
+          epoch: value(samples, 'datastore_shard_commit_epoch', SHARD),
+          offset: value(samples, 'datastore_shard_commit_offset', SHARD),
+        };
+      }),
+    );
+    // ...compared the way docs/zookeeper.md and the dashboards do (counters within the newest epoch,
+    // a node still in an older epoch has none of the newest epoch's transactions), nobody is behind.
+    const newest = Math.max(...published.map((p) => p.epoch));
+    const positions = published.map((p) => (p.epoch === newest ? p.offset : 0));
+    expect(positions.map((p) => Math.max(...positions) - p)).toEqual([0, 0]);
 
     // The stopped leader's exporter: down, no model series, no crash.
     const down = exporterOf(leader);
@@ -287,7 +320,7 @@ describe('zookeeper 3-node ensemble', () => {
     );
     const samples = await scrape(old);
     expect(value(samples, 'datastore_node_info', { node_id: String(old.id) })).toBe(1);
-    expect(value(samples, 'datastore_shard_commit_offset', SHARD)).toBe(await zxidOf(old));
+    expect(publishedZxid(samples)).toBe(await zxidOf(old));
   });
 
   test('lost quorum: the last server is up but not serving -> role unknown, identity kept, no offset', async () => {
@@ -353,7 +386,7 @@ describe('zookeeper standalone servers', () => {
         cluster_id: 'default',
       }),
     ).toBe(1);
-    expect(value(samples, 'datastore_shard_commit_offset', SHARD)).toBe(await zxidOf(server));
+    expect(publishedZxid(samples)).toBe(await zxidOf(server));
     promtoolCheck(await exporter.scrapeText());
 
     const named = await startTestExporter([
@@ -384,9 +417,7 @@ describe('zookeeper standalone servers', () => {
       await expect(session.create('/taken', 'again')).rejects.toThrow(/error -110/); // NODEEXISTS
       await exporter.nextCollections(2);
       const after = await exporter.scrape();
-      expect(value(after, 'datastore_shard_commit_offset', SHARD)).toBe(
-        value(before, 'datastore_shard_commit_offset', SHARD) + 1,
-      );
+      expect(publishedZxid(after)).toBe(publishedZxid(before) + 1);
       expect(value(after, 'datastore_shard_last_operation_timestamp_seconds', SHARD)).toBeGreaterThanOrEqual(
         t0,
       );

@@ -27,6 +27,23 @@ function withIdentity(expr: string, labels = 'cluster_id, node_id'): string {
   return `${expr} * on (job, instance) group_left (${labels}) ${IDENTITY}`;
 }
 
+/**
+ * Each node's commit offset as a position comparable across the nodes of its shard. Where the
+ * datastore counts within epochs (datastore_shard_commit_epoch: ZooKeeper's zxid counter restarts with
+ * each leader election), only offsets of the shard's newest epoch count as they are, and a node still
+ * in an older epoch is at 0 of the newest one (it has none of its writes); elsewhere (no epoch series:
+ * epoch 0 everywhere), the offset itself.
+ */
+function commitPosition(): string {
+  const offset = `datastore_shard_commit_offset{${CLUSTER}}`;
+  const epoch = `(datastore_shard_commit_epoch{${CLUSTER}} or 0 * ${offset})`;
+  return (
+    `(${offset} and on (job, instance, cluster_id, shard_id) ` +
+    `(${epoch} == on (job, cluster_id, shard_id) group_left max by (job, cluster_id, shard_id) (${epoch})) ` +
+    `or 0 * ${offset})`
+  );
+}
+
 /** Per-second rate of a node-level counter, labelled with the node's cluster and node id. */
 function nodeRate(counter: string, by: string): string {
   return `sum by (${by}) (${withIdentity(`rate(${counter}{${NODE}}[$__rate_interval])`)})`;
@@ -444,13 +461,13 @@ function overview(): Json {
             kind: 'timeseries',
             title: "Commit offset behind the shard's newest",
             description:
-              "How far each node's commit offset is behind the highest offset any node of the same shard reports, in the datastore's own unit (bytes of replication stream for Redis, WAL bytes for PostgreSQL, revisions for etcd...). Works while a replica is connected, where lag in seconds may be unknown. Compare nodes only with Instance set to All.",
+              "How far each node's commit offset is behind the highest offset any node of the same shard reports, in the datastore's own unit (bytes of replication stream for Redis, WAL bytes for PostgreSQL, revisions for etcd, transactions of the newest leader epoch for ZooKeeper, whose in-sync followers stay at 0 across an election...). Works while a replica is connected, where lag in seconds may be unknown. Compare nodes only with Instance set to All.",
             unit: 'short',
             w: 8,
             targets: [
               {
                 expr: `max by (cluster_id, shard_id, node_id) (${withIdentity(
-                  `(max by (job, cluster_id, shard_id) (datastore_shard_commit_offset{${CLUSTER}}) - on (job, cluster_id, shard_id) group_right datastore_shard_commit_offset{${CLUSTER}})`,
+                  `(max by (job, cluster_id, shard_id) (${commitPosition()}) - on (job, cluster_id, shard_id) group_right () ${commitPosition()})`,
                   'node_id',
                 )})`,
                 legend: '{{cluster_id}} / {{shard_id}} on {{node_id}}',
@@ -759,7 +776,7 @@ function node(): Json {
             kind: 'timeseries',
             title: 'Commit offset',
             description:
-              "The datastore's own monotonic position in each shard (datastore_shard_commit_offset): bytes of replication stream for Redis, WAL position for PostgreSQL, revision for etcd, zxid for ZooKeeper...",
+              "The datastore's own monotonic position in each shard (datastore_shard_commit_offset): bytes of replication stream for Redis, WAL position for PostgreSQL, revision for etcd, the zxid's counter within its epoch for ZooKeeper (it restarts at 0 at each leader election; the epoch is datastore_shard_commit_epoch)...",
             unit: 'short',
             w: 8,
             targets: [
@@ -776,13 +793,13 @@ function node(): Json {
             kind: 'timeseries',
             title: 'Commit offset movement',
             description:
-              "How fast the commit offset moves, in the datastore's unit per second (deriv: the offset is a position, not a counter). Flat on a replica while its primary moves = the replica is not applying.",
+              "How fast the commit offset moves forward, in the datastore's unit per second. rate(), not deriv(): a position that starts over (a new ZooKeeper epoch, a restarted Redis primary without persistence) counts as a reset, not as a huge negative movement. Flat on a replica while its primary moves = the replica is not applying.",
             unit: 'short',
             w: 8,
             targets: [
               {
                 expr: `max by (node_id, shard_id) (${withIdentity(
-                  `deriv(datastore_shard_commit_offset{${CLUSTER}}[$__rate_interval])`,
+                  `rate(datastore_shard_commit_offset{${CLUSTER}}[$__rate_interval])`,
                   'node_id',
                 )})`,
                 legend: '{{node_id}} / {{shard_id}}',

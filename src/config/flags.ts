@@ -25,6 +25,8 @@ export interface Config {
   collectTimeoutMs: number;
   maxBackoffSeconds: number;
   clusterId?: string;
+  /** --cluster-id.fallback when set explicitly (undefined: the built-in 'default'). */
+  fallbackClusterId?: string;
   nodeId?: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -109,7 +111,13 @@ export const FLAGS: FlagSpec[] = [
   {
     name: 'cluster-id',
     env: ['DATASTORE_CLUSTER_ID'],
-    help: "Cluster id label; default: the datastore's own cluster identity, else 'default'.",
+    help: "Cluster id label, over the datastore's own cluster identity; default: the datastore's own, else --cluster-id.fallback.",
+  },
+  {
+    name: 'cluster-id.fallback',
+    env: ['DATASTORE_CLUSTER_ID_FALLBACK'],
+    help: 'Cluster id label only when the datastore has no cluster identity of its own (standalone or replicated Redis, MySQL/MariaDB, ZooKeeper); the Helm chart sets the release name.',
+    default: 'default',
   },
   {
     name: 'node-id',
@@ -416,6 +424,8 @@ export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): Server
     collectTimeoutMs: timeoutMs,
     maxBackoffSeconds,
     clusterId: get('cluster-id') || undefined,
+    // Only when set: the built-in 'default' is the one fallback the exporter warns about.
+    fallbackClusterId: isSet('cluster-id.fallback') ? get('cluster-id.fallback') || undefined : undefined,
     nodeId: get('node-id') || undefined,
     logLevel,
     logFormat,

@@ -24,6 +24,11 @@ export interface CollectorOptions {
   secrets?: (string | undefined)[];
   /** Heartbeat mode (--heartbeat): write on primaries, read on every node; needs driver support. */
   heartbeat?: { intervalMs: number };
+  /**
+   * How the operator names the cluster when the datastore has no identity of its own, for the
+   * start-up warning; default: the --cluster-id flag.
+   */
+  clusterIdAdvice?: string;
 }
 
 /** What the metrics layer and the HTTP server read. Replaced as a whole after each collection. */
@@ -70,6 +75,7 @@ export class Collector {
   /** The driver's last Observation (driver-native shard ids), for the heartbeat writer. */
   private lastObservation?: Observation;
   private heartbeatWriter?: HeartbeatWriter;
+  private fallbackIdLogged = false;
 
   constructor(
     private readonly driver: Driver,
@@ -145,8 +151,10 @@ export class Collector {
       );
       const now = Date.now() / 1000;
       this.consecutiveFailures = 0;
+      const snapshot = resolveSnapshot(observation, this.opts.identity, now);
+      this.logFallbackClusterId(snapshot);
       this.publish({
-        snapshot: resolveSnapshot(observation, this.opts.identity, now),
+        snapshot,
         up: true,
         lastSuccessSeconds: now,
         errorsTotal: this.current.errorsTotal,
@@ -208,6 +216,30 @@ export class Collector {
     if (this.heartbeatEnabled()) await applyHeartbeats(this.driver.heartbeat!, observation);
     this.lastObservation = observation;
     return observation;
+  }
+
+  /**
+   * Once, at the first collection that finds no cluster identity: a fallback id merges every cluster
+   * that shares it within a Prometheus job (the rules group shards by job and cluster_id), so the
+   * built-in 'default' is a warning; an operator-chosen fallback (--cluster-id.fallback) is only
+   * worth an info line.
+   */
+  private logFallbackClusterId(snapshot: Snapshot): void {
+    if (snapshot.clusterIdSource !== 'fallback' || this.fallbackIdLogged) return;
+    this.fallbackIdLogged = true;
+    const advice = this.opts.clusterIdAdvice ?? 'give each cluster its own --cluster-id';
+    const fields = { cluster_id: snapshot.clusterId, cluster_id_source: snapshot.clusterIdSource };
+    if (this.opts.identity.fallbackClusterId === undefined) {
+      this.opts.logger.warn(
+        `the datastore has no cluster identity of its own: cluster_id is "${snapshot.clusterId}", shared by every such cluster in a Prometheus job, where their shards merge and one cluster's missing primary hides behind another's; ${advice}`,
+        fields,
+      );
+    } else {
+      this.opts.logger.info(
+        'the datastore has no cluster identity of its own: using the fallback cluster id',
+        fields,
+      );
+    }
   }
 
   private heartbeatEnabled(): boolean {

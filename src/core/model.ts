@@ -10,11 +10,18 @@ export type Role = 'primary' | 'secondary' | 'unknown';
 
 export const ROLES: readonly Role[] = ['primary', 'secondary', 'unknown'];
 
-/** A datastore's own monotonic position (bytes of replication stream, zxid, revision, LSN...). */
+/** A datastore's own monotonic position (bytes of replication stream, revision, LSN...). */
 export interface CommitOffset {
   value: number;
-  /** What the number counts, documented per driver: 'bytes', 'zxid', 'revision', 'lsn', 'offset'... */
+  /** What the number counts, documented per driver: 'bytes', 'transactions', 'revision', 'lsn'... */
   unit: string;
+  /**
+   * Only where the datastore's position restarts from 0 with each epoch (ZooKeeper: a zxid is
+   * epoch << 32 | counter, and each leader election starts a new epoch): the epoch, with `value`
+   * the position within it. Positions are compared within the newest epoch only: a node that still
+   * reports an older epoch has none of the newer epoch's writes, whatever its number says.
+   */
+  epoch?: number;
 }
 
 /** One shard as seen from the local node. */
@@ -32,6 +39,12 @@ export interface ShardObservation {
   /** Unix time (seconds) of the last write this shard saw, where known. */
   lastOperationTimestampSeconds?: number;
   commitOffset?: CommitOffset;
+  /**
+   * The part of the key space the shard holds now, in the datastore's own notation (Redis Cluster:
+   * slot ranges, '0-5460,10923'; '' for a shard that owns no slots). Informational only: it changes
+   * with resharding, which is why it is never the shard's id.
+   */
+  keyRanges?: string;
   /**
    * Heartbeat mode only: Unix time written by the shard's primary into the replicated data, as this
    * node sees it now. Set by the core, not by drivers.
@@ -54,8 +67,18 @@ export interface Observation {
   version: string;
   /** The datastore's own stable, cluster-unique node id, where it has one (e.g. CLUSTER MYID). */
   nativeNodeId?: string;
-  /** The datastore's own cluster identity, where it has one (e.g. PostgreSQL system identifier). */
+  /**
+   * The datastore's own cluster identity, where it has one (e.g. PostgreSQL system identifier), or
+   * one derived from facts every member shares (Redis Cluster: the lowest node id it knows).
+   */
   nativeClusterId?: string;
+  /**
+   * Where the datastore has no cluster identity: an id that the nodes replicating together share
+   * right now (Redis: the replication id of the primary's stream). Not an identity, since it may
+   * change (at a failover, a restart): it only lets rules see that several replication groups report
+   * one cluster id. Published only while the cluster id does not come from the datastore.
+   */
+  replicationGroup?: string;
   /** A human name for the cluster, where the datastore has one (Replicante's cluster_display_name). */
   clusterDisplayName?: string;
   shards: ShardObservation[];
@@ -67,12 +90,22 @@ export interface Shard extends ShardObservation {
   id: string;
 }
 
+/**
+ * Where a snapshot's cluster id comes from: --cluster-id ('flag'), the datastore's own identity
+ * ('datastore'), or neither ('fallback': --cluster-id.fallback or 'default', which clusters of the
+ * same kind in one job then share).
+ */
+export type ClusterIdSource = 'flag' | 'datastore' | 'fallback';
+
 /** The published result of one successful collection, with identity resolved by the core. */
 export interface Snapshot {
   datastore: string;
   version: string;
   nodeId: string;
   clusterId: string;
+  clusterIdSource: ClusterIdSource;
+  /** Observation.replicationGroup, kept only when clusterIdSource is not 'datastore'. */
+  replicationGroup?: string;
   clusterDisplayName?: string;
   shards: Shard[];
   performance: PerformanceObservation;

@@ -17,12 +17,14 @@ const FROM_LAST = 'Value from the last collection.';
 
 /** HELP texts, also the documentation of each model metric. */
 export const MODEL_HELP = {
-  datastore_node_info: `Identity of the datastore node this exporter watches (always 1). ${FROM_LAST}`,
+  datastore_node_info: `Identity of the datastore node this exporter watches (always 1). cluster_id_source: where cluster_id comes from: "flag" (--cluster-id), "datastore" (its own cluster identity) or "fallback" (it has none: --cluster-id.fallback or "default", which unrelated clusters in one job may share). replication_group, only when cluster_id does not come from the datastore: an id the nodes replicating together share now (not stable across failover), so that rules can see several clusters behind one cluster_id. ${FROM_LAST}`,
   datastore_version_info: `Version of the datastore node (always 1). ${FROM_LAST}`,
   datastore_shard_role: `Role of this node in each shard: one series per role, 1 for the current role. ${FROM_LAST}`,
   datastore_shard_replication_lag_seconds: `Seconds this node is behind the shard's primary; only on non-primary shards and only where known. ${FROM_LAST}`,
   datastore_shard_last_operation_timestamp_seconds: `Unix time of the last write the shard saw; where the datastore keeps none, the time the exporter first saw the write position advance (resolution: one collection interval; absent until seen). ${FROM_LAST}`,
-  datastore_shard_commit_offset: `The datastore's own monotonic position in the shard (bytes, zxid, revision, LSN...; see README per datastore). ${FROM_LAST}`,
+  datastore_shard_commit_offset: `The datastore's own monotonic position in the shard (bytes, transactions, revision, LSN...; see the docs per datastore). Where datastore_shard_commit_epoch exists, the position within that epoch. ${FROM_LAST}`,
+  datastore_shard_commit_epoch: `Only where the datastore's position restarts with each epoch (ZooKeeper: the zxid's epoch, new at each leader election): the epoch that datastore_shard_commit_offset counts within. Compare offsets within the newest epoch only: a node still in an older epoch has none of the newer epoch's writes. ${FROM_LAST}`,
+  datastore_shard_key_ranges_info: `The part of the key space each shard holds now, in the datastore's notation (Redis Cluster: slot ranges; empty for a shard without slots), always 1. Changes with resharding, unlike shard_id. ${FROM_LAST}`,
   datastore_shard_heartbeat_timestamp_seconds: `Heartbeat mode: Unix time the shard's primary wrote into the replicated data, as this node has it (lag = now - this on a replica; assumes synchronised clocks). ${FROM_LAST}`,
   datastore_clients_connected: `Clients connected to the node (the exporter's own connection excluded where possible). ${FROM_LAST}`,
   datastore_reads_total: `Read operations as the datastore counts them (see README per datastore). ${FROM_LAST}`,
@@ -68,10 +70,14 @@ export function renderSnapshot(snapshot: Snapshot, contentType: ContentType): st
   const cluster = escapeLabel(snapshot.clusterId);
   const datastore = escapeLabel(snapshot.datastore);
 
+  const group =
+    snapshot.replicationGroup === undefined
+      ? ''
+      : `,replication_group="${escapeLabel(snapshot.replicationGroup)}"`;
   w.family(
     'datastore_node_info',
     'gauge',
-    `datastore_node_info{datastore="${datastore}",node_id="${escapeLabel(snapshot.nodeId)}",cluster_id="${cluster}"} 1\n`,
+    `datastore_node_info{datastore="${datastore}",node_id="${escapeLabel(snapshot.nodeId)}",cluster_id="${cluster}",cluster_id_source="${snapshot.clusterIdSource}"${group}} 1\n`,
   );
   w.family(
     'datastore_version_info',
@@ -84,6 +90,8 @@ export function renderSnapshot(snapshot: Snapshot, contentType: ContentType): st
   let lags = '';
   let lastOps = '';
   let offsets = '';
+  let epochs = '';
+  let keyRanges = '';
   let heartbeats = '';
   for (const shard of snapshot.shards) {
     const labels = `cluster_id="${cluster}",shard_id="${escapeLabel(shard.id)}"`;
@@ -97,6 +105,12 @@ export function renderSnapshot(snapshot: Snapshot, contentType: ContentType): st
     }
     if (shard.commitOffset !== undefined) {
       offsets += `datastore_shard_commit_offset{${labels}} ${formatValue(shard.commitOffset.value)}\n`;
+      if (shard.commitOffset.epoch !== undefined) {
+        epochs += `datastore_shard_commit_epoch{${labels}} ${formatValue(shard.commitOffset.epoch)}\n`;
+      }
+    }
+    if (shard.keyRanges !== undefined) {
+      keyRanges += `datastore_shard_key_ranges_info{${labels},key_ranges="${escapeLabel(shard.keyRanges)}"} 1\n`;
     }
     if (shard.heartbeatTimestampSeconds !== undefined) {
       heartbeats += `datastore_shard_heartbeat_timestamp_seconds{${labels}} ${formatValue(shard.heartbeatTimestampSeconds)}\n`;
@@ -106,6 +120,8 @@ export function renderSnapshot(snapshot: Snapshot, contentType: ContentType): st
   w.family('datastore_shard_replication_lag_seconds', 'gauge', lags);
   w.family('datastore_shard_last_operation_timestamp_seconds', 'gauge', lastOps);
   w.family('datastore_shard_commit_offset', 'gauge', offsets);
+  w.family('datastore_shard_commit_epoch', 'gauge', epochs);
+  w.family('datastore_shard_key_ranges_info', 'gauge', keyRanges);
   w.family('datastore_shard_heartbeat_timestamp_seconds', 'gauge', heartbeats);
 
   const perf = snapshot.performance;

@@ -108,6 +108,8 @@ export class ProbeService {
       maxBackoffSeconds: 0,
       timeoutMs: this.settings.timeoutMs,
       identity: { target, clusterId: probeTarget.clusterId },
+      // --cluster-id applies to --target only: a probed target is named by its probe's cluster_id.
+      clusterIdAdvice: 'give each cluster its own cluster_id parameter on /probe (or /discover)',
       logger,
       secrets: [target.password],
     });

@@ -2,11 +2,13 @@
  * Runs the real exporter in-process for tests (real config parsing, driver, collector and HTTP
  * server on a free port) and scrapes it over HTTP.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import request from 'supertest';
 import { loadConfig, type Config } from '../../src/config/flags';
 import { startExporter, type RunningExporter } from '../../src/exporter';
 import { createLogger } from '../../src/core/logger';
-import { waitFor } from './processes';
+import { freePort, startProcess, waitFor, type ServerProcess } from './processes';
 import { parseExposition, type Sample } from './metrics-text';
 
 export interface TestExporter extends RunningExporter {
@@ -65,4 +67,45 @@ export async function startTestExporter(flags: string[], env: NodeJS.ProcessEnv 
       }
     },
   };
+}
+
+/** The built bin (`npm run build`; `npm test` builds first). */
+export const EXPORTER_CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
+
+export interface ExporterProcess {
+  port: number;
+  process: ServerProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the built exporter as a child process, as in production: for tests whose own process blocks
+ * (synchronous redis-cli calls on a loaded machine) while a real Prometheus scrapes the exporters,
+ * where an in-process exporter would miss scrapes and make its series go stale. Same defaults as
+ * startTestExporter: 1 s interval, 800 ms timeout. Resolves once datastore_up is 1.
+ */
+export async function startExporterProcess(flags: string[]): Promise<ExporterProcess> {
+  if (!existsSync(EXPORTER_CLI)) throw new Error(`${EXPORTER_CLI} is missing: run npm run build first`);
+  const port = await freePort();
+  const child = startProcess(process.execPath, [
+    EXPORTER_CLI,
+    '--web.listen-address',
+    `127.0.0.1:${port}`,
+    '--collect.interval',
+    '1s',
+    '--collect.timeout',
+    '800ms',
+    ...flags,
+  ]);
+  await waitFor(
+    `exporter process on ${port} up (output: ${child.output().slice(-500)})`,
+    async () => {
+      if (child.exited()) throw new Error(`exporter exited: ${child.output().slice(-1000)}`);
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
+      return res?.ok && /^datastore_up 1$/m.test(await res.text());
+    },
+    20000,
+    100,
+  );
+  return { port, process: child, stop: () => child.stop() };
 }

@@ -113,7 +113,10 @@ export interface RedisCluster {
   stop(): Promise<void>;
 }
 
-/** 3 masters + 3 replicas, created with redis-cli --cluster create; waits until every node agrees. */
+/**
+ * 3 masters + 3 replicas, created with redis-cli --cluster create; waits until every node agrees.
+ * cluster-node-timeout is 2 s, so a killed master is replaced by its replica within a few seconds.
+ */
 export async function startRedisCluster(): Promise<RedisCluster> {
   const ports = await freePorts(12);
   const nodes: RedisNode[] = [];
@@ -178,4 +181,97 @@ export async function waitForClusterAgreement(nodes: RedisNode[], timeoutMs = 30
     timeoutMs,
     250,
   );
+}
+
+/** One line of CLUSTER NODES, parsed by the test itself (independently of the driver's parser). */
+export interface ClusterNodeLine {
+  id: string;
+  port: number;
+  flags: string[];
+  masterId?: string;
+  /** Slot ranges as Redis writes them ('0-5460'), migration markers left out. */
+  slots: string[];
+}
+
+/** CLUSTER NODES of one node, as redis-cli prints it. */
+export function clusterNodes(node: RedisNode): ClusterNodeLine[] {
+  return node
+    .cli('CLUSTER', 'NODES')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const f = l.trim().split(' ');
+      return {
+        id: f[0]!,
+        port: Number(/:(\d+)@/.exec(f[1]!)?.[1]),
+        flags: f[2]!.split(','),
+        masterId: f[3] === '-' ? undefined : f[3],
+        slots: f.slice(8).filter((s) => !s.startsWith('[')),
+      };
+    });
+}
+
+/** Whether `slot` is inside one of `ranges` ('0-5460', '7000'). */
+export function slotInRanges(slot: number, ranges: string[]): boolean {
+  return ranges.some((r) => {
+    const [a, b] = r.split('-').map(Number);
+    return slot >= a! && slot <= (b ?? a!);
+  });
+}
+
+/**
+ * Moves one slot with its keys from one master to another, the way redis-cli --cluster reshard does:
+ * IMPORTING on the target, MIGRATING on the source, MIGRATE the keys in batches, then SETSLOT NODE on
+ * the target, the source and every other master (so no node keeps an old view for long).
+ */
+export function moveSlot(nodes: RedisNode[], slot: number, from: RedisNode, to: RedisNode): void {
+  const fromId = from.cli('CLUSTER', 'MYID');
+  const toId = to.cli('CLUSTER', 'MYID');
+  expectOk(to.cli('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', fromId));
+  expectOk(from.cli('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', toId));
+  for (;;) {
+    const keys = from
+      .cli('CLUSTER', 'GETKEYSINSLOT', String(slot), '100')
+      .split('\n')
+      .filter((k) => k !== '');
+    if (keys.length === 0) break;
+    expectOk(from.cli('MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', 'KEYS', ...keys));
+  }
+  expectOk(to.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', toId));
+  expectOk(from.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', toId));
+  for (const n of nodes) {
+    if (n === from || n === to || n.process.exited()) continue;
+    if (
+      clusterNodes(n)
+        .find((l) => l.flags.includes('myself'))
+        ?.flags.includes('master')
+    ) {
+      n.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', toId);
+    }
+  }
+}
+
+function expectOk(reply: string): void {
+  if (reply !== 'OK') throw new Error(`redis replied ${JSON.stringify(reply)}, not OK`);
+}
+
+/**
+ * CLUSTER FAILOVER on a replica, until it is master. A manual failover that does not complete within
+ * Redis's own manual-failover timeout (5 s) is abandoned by Redis (seen right after a cluster is
+ * created, on a loaded machine): it is asked again, as an operator would, up to three times.
+ */
+export async function clusterFailover(replica: RedisNode): Promise<void> {
+  const isMaster = (): boolean =>
+    clusterNodes(replica)
+      .find((l) => l.flags.includes('myself'))!
+      .flags.includes('master');
+  for (let attempt = 1; ; attempt++) {
+    expectOk(replica.cli('CLUSTER', 'FAILOVER'));
+    try {
+      await waitFor(`CLUSTER FAILOVER on ${replica.port} (attempt ${attempt})`, isMaster, 7000, 100);
+      return;
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
 }

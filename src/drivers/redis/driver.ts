@@ -1,12 +1,16 @@
 /**
  * Redis driver (standalone, replication, Redis Cluster), over one node-redis connection.
  *
- * Mapping (README "Redis"):
+ * Mapping (docs/redis.md):
  *  - version: INFO server redis_version. Role: INFO replication role (master -> primary, slave ->
  *    secondary); in Cluster mode the node's own CLUSTER NODES flags, read in the same view as its slots.
  *  - Shards: standalone/replication: one shard (the whole dataset). Cluster: the shard of the master
- *    this node is or replicates, named by that master's slot ranges ('0-5460'), stable across failover.
+ *    this node is or replicates, named by CLUSTER MYSHARDID (7.2+, Valkey) or, on 7.0, after the
+ *    lowest node id among its members (./cluster.ts), with its slot ranges as key ranges.
  *  - node id: CLUSTER MYID in Cluster mode; standalone Redis has no stable id (run_id changes on restart).
+ *  - cluster id: in Cluster mode the lowest node id the node knows (./cluster.ts). Standalone and
+ *    replicated Redis have no cluster identity: the core's fallback, with the replication id
+ *    (master_replid) as the replication group, so that rules see two groups behind one cluster id.
  *  - Lag: Redis cannot tell a replica how far behind it is in seconds. Reported only while the link to
  *    the primary is down (seconds since it went down: the replica's data is at least that old); else
  *    absent, with the replication offset (bytes) as commit offset. Never a fake 0.
@@ -27,6 +31,7 @@ import type {
   ShardObservation,
 } from '../../core/model';
 import { CounterWithoutHeartbeats } from '../shared/heartbeat-exclusion';
+import { clusterIdOf, DerivedShardIds, isPermissionDenied, isUnknownSubcommand, localShard } from './cluster';
 import { heartbeatKey, parseHeartbeat, type StoredHeartbeat } from './heartbeat';
 import { clusterMembers, replicationMembers } from './members';
 import {
@@ -63,6 +68,12 @@ export class RedisDriver implements Driver {
   private clusterMode = false;
   /** A Cluster replica serves reads of its master's slots only after READONLY, once per connection. */
   private readonlySent = false;
+  /** False once the server said it has no CLUSTER MYSHARDID (before 7.2) or refused it (ACL). */
+  private myShardIdAvailable = true;
+  /** Redis 7.0: the shard ids derived from CLUSTER NODES, as published (kept across reconnects). */
+  private readonly derivedShardIds = new DerivedShardIds();
+  /** The slots the local shard owned at the last collection: where its heartbeat key must live. */
+  private shardSlots?: string;
 
   // Heartbeat mode: its own commands are real reads and writes on the server; they are kept out of
   // reads_total, writes_total and last-op (a heartbeat is not client activity).
@@ -82,7 +93,9 @@ export class RedisDriver implements Driver {
   readonly heartbeat: HeartbeatStore = {
     write: async (shardId, record) => {
       this.heartbeatActive = true;
-      const key = heartbeatKey(shardId);
+      const key = heartbeatKey(shardId, this.shardSlots);
+      // A Cluster shard without slots has nowhere to keep a heartbeat (any key is another shard's).
+      if (key === undefined) return;
       // Continue the shard's sequence from the replicated value (a new primary after a failover too).
       this.writerSeq ??= ((await this.getHeartbeat(key))?.seq ?? 0) + 1;
       const value = { t: record.timestampSeconds, w: record.writerNodeId, s: this.writerSeq };
@@ -94,7 +107,8 @@ export class RedisDriver implements Driver {
       const observed = this.observedHeartbeat;
       this.observedHeartbeat = undefined;
       if (observed && observed.shardId === shardId) return observed.stored?.record;
-      return (await this.getHeartbeat(heartbeatKey(shardId)))?.record;
+      const key = heartbeatKey(shardId, this.shardSlots);
+      return key === undefined ? undefined : (await this.getHeartbeat(key))?.record;
     },
   };
 
@@ -135,6 +149,8 @@ export class RedisDriver implements Driver {
     this.client = client as Client;
     this.readonlySent = false;
     this.writerSeq = undefined;
+    // A server restarted on a newer version may have CLUSTER MYSHARDID now.
+    this.myShardIdAvailable = true;
     await client.connect();
   }
 
@@ -206,27 +222,37 @@ export class RedisDriver implements Driver {
     if (offset !== undefined && offset >= 0) shard.commitOffset = { value: offset, unit: 'bytes' };
 
     this.clusterMode = info.get('cluster_enabled') === '1';
+    this.shardSlots = undefined;
     if (this.clusterMode) {
-      const [myId, nodesText] = await Promise.all([
+      const [myId, nodesText, nativeShardId] = await Promise.all([
         this.command<string>(['CLUSTER', 'MYID']),
         this.command<string>(['CLUSTER', 'NODES']),
+        this.myShardId(),
       ]);
       observation.nativeNodeId = myId;
       const nodes = parseClusterNodes(nodesText);
-      const me = nodes.find((n) => n.id === myId);
-      const master = me?.masterId ? nodes.find((n) => n.id === me.masterId) : me;
-      // A master without slots (or a replica of one) holds no data: it is in no shard.
-      if (me && master && master.slots.length > 0) {
-        const isMaster = me.flags.includes('master');
+      observation.nativeClusterId = clusterIdOf(nodes);
+      const local = localShard(
+        nodes,
+        myId,
+        nativeShardId ?? ((masterId) => this.derivedShardIds.next(nodes, masterId)),
+      );
+      const flags = nodes.find((n) => n.id === myId)?.flags ?? [];
+      if (local) {
+        this.shardSlots = local.slots;
+        const isMaster = local.isMaster && flags.includes('master');
+        const isSlave = !local.isMaster && flags.includes('slave');
         observation.shards.push({
           ...shard,
-          id: master.slots.join(','),
-          role: isMaster ? 'primary' : me.flags.includes('slave') ? 'secondary' : 'unknown',
-          nativeRole: isMaster ? 'master' : me.flags.includes('slave') ? 'slave' : me.flags.join(','),
+          id: local.id,
+          keyRanges: local.slots,
+          role: isMaster ? 'primary' : isSlave ? 'secondary' : 'unknown',
+          nativeRole: isMaster ? 'master' : isSlave ? 'slave' : flags.join(','),
           lagSeconds: isMaster ? undefined : shard.lagSeconds,
         });
       }
     } else {
+      observation.replicationGroup = info.get('master_replid') || undefined;
       observation.shards.push({
         ...shard,
         role: info.get('role') === 'master' ? 'primary' : isReplica ? 'secondary' : 'unknown',
@@ -236,8 +262,9 @@ export class RedisDriver implements Driver {
     const [only] = observation.shards;
     if (only?.role !== 'primary') this.writerSeq = undefined;
     let heartbeatWrites: number | undefined;
-    if (this.heartbeatActive && only) {
-      const stored = await this.getHeartbeat(heartbeatKey(only.id));
+    const ownKey = only ? heartbeatKey(only.id, this.shardSlots) : undefined;
+    if (this.heartbeatActive && only && ownKey !== undefined) {
+      const stored = await this.getHeartbeat(ownKey);
       this.observedHeartbeat = { shardId: only.id, stored };
       heartbeatWrites = stored?.seq;
     }
@@ -258,6 +285,30 @@ export class RedisDriver implements Driver {
     const self = { host: this.opts.target.host, port: this.opts.target.port };
     if (cluster.get('cluster_enabled') !== '1') return replicationMembers(info, self);
     return clusterMembers(parseClusterNodes(await this.command<string>(['CLUSTER', 'NODES'])), self);
+  }
+
+  /**
+   * CLUSTER MYSHARDID (Redis 7.2+, Valkey), or undefined where the server has none (7.0: the id is
+   * then derived from CLUSTER NODES) or the exporter's user may not run it. Asked at every collection:
+   * a replica moved to another master changes shard.
+   */
+  private async myShardId(): Promise<string | undefined> {
+    if (!this.myShardIdAvailable) return undefined;
+    try {
+      return await this.command<string>(['CLUSTER', 'MYSHARDID']);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (isPermissionDenied(message)) {
+        this.opts.logger.warn(
+          'CLUSTER MYSHARDID refused: shard ids are derived from CLUSTER NODES instead; grant +cluster|myshardid (docs/redis.md)',
+          { err: message },
+        );
+      } else if (!isUnknownSubcommand(message)) {
+        throw err;
+      }
+      this.myShardIdAvailable = false;
+      return undefined;
+    }
   }
 }
 

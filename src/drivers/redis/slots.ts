@@ -42,7 +42,12 @@ export function hashTagForSlot(slot: number): string {
   return tag;
 }
 
-/** The first slot of a shard id made of slot ranges ('0-5460,6000'). */
-export function firstSlot(shardId: string): number {
-  return Number(/^\d+/.exec(shardId)![0]);
+/** Slot ranges as CLUSTER NODES writes them, comma separated ('0-5460,6000'), as [from, to] pairs. */
+export function parseSlotRanges(ranges: string): [number, number][] {
+  const out: [number, number][] = [];
+  for (const part of ranges.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (m) out.push([Number(m[1]), Number(m[2] ?? m[1])]);
+  }
+  return out;
 }

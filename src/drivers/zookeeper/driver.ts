@@ -16,8 +16,11 @@
  *    else -> unknown; see roleOfMode). One shard: the whole data tree.
  *  - node id: `conf` serverId (the myid), unique within an ensemble. A standalone server reports
  *    serverId 0, which identifies nothing: the core's rules apply (--node-id, else host:port).
- *    cluster_id: ZooKeeper has no ensemble id: --cluster-id, else 'default'.
- *  - Commit offset: the zxid (`srvr` Zxid; `mntr` has no zxid in 3.4-3.9), unit 'zxid'.
+ *    cluster_id: ZooKeeper has no ensemble id: --cluster-id, else the fallback; the digest of the
+ *    ensemble's membership (`conf` server.N lines) is the replication group.
+ *  - Commit offset: the zxid (`srvr` Zxid; `mntr` has no zxid in 3.4-3.9) as its counter within its
+ *    epoch (unit 'zxid_counter', epoch = the zxid's high 32 bits; see zxidOffset): compared as one
+ *    number, a new leader's epoch would put in-sync followers 2^32 transactions behind.
  *  - Last operation: when the zxid was first seen to advance within a leader epoch (ZxidTracker).
  *    Every committed transaction moves it: data writes, but also global session open/close and
  *    failed writes, which ZooKeeper commits as transactions too. A new epoch alone (election) does not.
@@ -67,6 +70,8 @@ import {
 } from './heartbeat';
 import {
   confServerId,
+  ensembleDigest,
+  zxidOffset,
   mntrNumber,
   operationCounts,
   parseConf,
@@ -377,7 +382,7 @@ export class ZooKeeperDriver implements Driver {
     const shard: ShardObservation = {
       role: roleOfMode(srvr.mode),
       nativeRole: srvr.mode,
-      commitOffset: { value: Number(srvr.zxid), unit: 'zxid' },
+      commitOffset: zxidOffset(srvr.zxid),
       // With a heartbeat view, its zxid and version come from one reply: heartbeats are excused.
       lastOperationTimestampSeconds: view
         ? this.zxids.observe(view.zxid, undefined, view.version)
@@ -388,6 +393,7 @@ export class ZooKeeperDriver implements Driver {
       datastore: 'zookeeper',
       version,
       nativeNodeId,
+      replicationGroup: ensembleDigest(conf),
       shards: [shard],
       performance: {
         clientsConnected: alive === undefined ? undefined : Math.max(0, alive - ownConnections),

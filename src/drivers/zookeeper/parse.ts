@@ -7,7 +7,8 @@
  * parsers never throw: unknown or malformed lines are skipped, and a missing field is `undefined`,
  * so a new ZooKeeper release adding lines cannot break collection.
  */
-import type { Role } from '../../core/model';
+import { createHash } from 'node:crypto';
+import type { CommitOffset, Role } from '../../core/model';
 
 /** What a 4lw reply says when it is not the data asked for. */
 export type ReplyProblem = 'not-whitelisted' | 'not-serving' | 'empty';
@@ -106,6 +107,32 @@ export function parseConf(text: string): Map<string, string> {
     fields.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
   }
   return fields;
+}
+
+/**
+ * A digest of the ensemble's membership (`conf`'s server.N lines, 3.5+), or undefined for a
+ * standalone server or a `conf` without them: the same on every member, different between ensembles
+ * with different members. Not an identity: a reconfig or an address change alters it; it only lets
+ * rules see several ensembles behind one fallback cluster id (the replication group).
+ */
+export function ensembleDigest(conf: Map<string, string>): string | undefined {
+  const members = [...conf]
+    .filter(([key]) => /^server\.\d+$/.test(key))
+    .map(([key, value]) => `${key}=${value}`)
+    .sort();
+  if (members.length === 0) return undefined;
+  return createHash('sha256').update(members.join('\n')).digest('hex').slice(0, 16);
+}
+
+/**
+ * The commit offset of a zxid. The counter restarts at 0 with each leader epoch, and a new leader
+ * reports the new epoch (counter 0) while in-sync followers still report the old epoch's last zxid:
+ * the zxid as one number would put them 2^32 - counter "behind". So the offset is the counter, within
+ * its epoch; rules and dashboards compare counters within the newest epoch only.
+ */
+export function zxidOffset(zxid: bigint): CommitOffset {
+  const { epoch, counter } = splitZxid(zxid);
+  return { value: Number(counter), unit: 'zxid_counter', epoch: Number(epoch) };
 }
 
 /** `conf` serverId (the `myid`), or undefined when absent or not a non-negative integer. */
