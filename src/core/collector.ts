@@ -33,7 +33,9 @@ export interface CollectorState {
   up: boolean;
   /** True once the first collection has finished, successfully or not (for /ready). */
   attempted: boolean;
+  /** How long the last attempted collection took (a collection skipped while backing off is none). */
   lastDurationSeconds: number;
+  /** Failed collection attempts; a collection skipped while backing off is not an attempt. */
   errorsTotal: number;
   lastSuccessSeconds?: number;
   lastError?: string;
@@ -155,14 +157,9 @@ export class Collector {
     } catch (err) {
       const message = redactText(err instanceof Error ? err.message : String(err), this.opts.secrets ?? []);
       if (err instanceof BackoffWait) {
-        // Not a new failure: keep the backoff schedule, still publish "down" with no model series.
-        this.publish({
-          ...this.current,
-          snapshot: null,
-          up: false,
-          errorsTotal: this.current.errorsTotal + 1,
-          started,
-        });
+        // Not a new failure, nor an attempt: keep the backoff schedule, the error count and the last
+        // attempt's duration; still "down" with no model series.
+        this.current = { ...this.current, snapshot: null, up: false, attempted: true };
         return;
       }
       if (this.connected || this.consecutiveFailures === 0) {
