@@ -242,6 +242,9 @@ describe('replica status rows, both naming schemes', () => {
       sqlDelay: 0,
       lastIoError: undefined,
       lastSqlError: undefined,
+      receivedMark: 'master-bin.000001:927',
+      receivedHeartbeats: undefined,
+      heartbeatPeriodSeconds: undefined,
     });
   });
 
@@ -302,6 +305,9 @@ describe('replica status rows, both naming schemes', () => {
       sqlDelay: undefined,
       lastIoError: undefined,
       lastSqlError: undefined,
+      receivedMark: undefined,
+      receivedHeartbeats: undefined,
+      heartbeatPeriodSeconds: undefined,
     });
   });
 
@@ -530,6 +536,7 @@ describe('MySQL 8 through the driver, on recorded responses', () => {
     timeoutMs: 800,
     logger: { debug: () => undefined, info: () => undefined, warn: (msg) => void warnings.push(msg) },
     extra: {},
+    heartbeat: false,
   };
 
   function mysql8Replica(state: {
@@ -573,6 +580,12 @@ describe('MySQL 8 through the driver, on recorded responses', () => {
         return MYSQL8_APPLIER_ROWS;
       }
       if (sql.startsWith('SET ')) return [];
+      // No heartbeat table here (nobody runs --heartbeat): what MySQL answers to the HANDLER.
+      if (sql.startsWith('HANDLER ')) {
+        throw Object.assign(new Error("Table 'datastore_exporter.heartbeat' doesn't exist"), {
+          code: 'ER_NO_SUCH_TABLE',
+        });
+      }
       throw new Error(`unexpected statement ${sql}`);
     };
   }

@@ -8,7 +8,7 @@
  */
 import cron, { type ScheduledTask } from 'node-cron';
 import { withTimeout } from './errors';
-import { applyHeartbeats, HeartbeatWriter, type HeartbeatSource } from './heartbeat';
+import { HeartbeatWriter, type HeartbeatSource } from './heartbeat';
 import { resolveSnapshot, type IdentityOptions } from './identity';
 import type { Logger } from './logger';
 import type { Driver, Observation, Snapshot } from './model';
@@ -148,7 +148,7 @@ export class Collector {
       const now = Date.now() / 1000;
       this.consecutiveFailures = 0;
       this.publish({
-        snapshot: resolveSnapshot(observation, this.opts.identity, now),
+        snapshot: resolveSnapshot(observation, this.opts.identity, now, this.heartbeatEnabled()),
         up: true,
         lastSuccessSeconds: now,
         errorsTotal: this.current.errorsTotal,
@@ -202,11 +202,11 @@ export class Collector {
       this.opts.logger.info('connected to datastore');
     }
     const observation = await this.driver.observe();
-    if (this.heartbeatEnabled()) await applyHeartbeats(this.driver.heartbeat!, observation);
     this.lastObservation = observation;
     return observation;
   }
 
+  /** Heartbeat mode: asked for (--heartbeat, which the configuration allows only where supported). */
   private heartbeatEnabled(): boolean {
     return this.opts.heartbeat !== undefined && this.driver.heartbeat !== undefined;
   }

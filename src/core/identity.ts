@@ -7,6 +7,7 @@
  *  - The single shard that is the whole dataset (a shard without an id) is named after the cluster_id.
  */
 import { hostname } from 'node:os';
+import { applyHeartbeat } from './heartbeat';
 import type { Observation, Snapshot, Target } from './model';
 
 export interface IdentityOptions {
@@ -26,10 +27,15 @@ export function defaultNodeId(opts: IdentityOptions): string {
   return `${host}:${opts.target.port}`;
 }
 
+/**
+ * The Snapshot of one Observation (pure): identity resolved by the rules above, and each shard's
+ * heartbeat record applied in heartbeat mode (core/heartbeat.ts applyHeartbeat).
+ */
 export function resolveSnapshot(
   obs: Observation,
   opts: IdentityOptions,
   collectedAtSeconds: number,
+  heartbeatMode = false,
 ): Snapshot {
   const clusterId = opts.clusterId ?? obs.nativeClusterId ?? 'default';
   return {
@@ -38,7 +44,10 @@ export function resolveSnapshot(
     nodeId: obs.nativeNodeId ?? opts.nodeId ?? defaultNodeId(opts),
     clusterId,
     clusterDisplayName: obs.clusterDisplayName,
-    shards: obs.shards.map((s) => ({ ...s, id: s.id ?? clusterId })),
+    shards: obs.shards.map((s) => ({
+      ...applyHeartbeat(s, heartbeatMode, collectedAtSeconds),
+      id: s.id ?? clusterId,
+    })),
     performance: obs.performance,
     collectedAtSeconds,
   };
