@@ -169,7 +169,9 @@ export function isGroupReplicationChannel(channel: ReplicaChannel): boolean {
  *    only the relay log already received, which hides the outage. Reported instead: seconds since
  *    the link was last seen healthy (`lastHealthyAt`: connected, or last receiving), an upper bound
  *    on how stale the replica can be, like the Redis driver's link-down time; or the server's value
- *    if that is larger. Unknown (undefined) if the exporter never saw the link healthy.
+ *    if that is larger. Unknown (undefined) if the exporter never saw the link healthy. For a silent
+ *    link, "last receiving" is when the exporter first saw the last thing received: up to one
+ *    collection after it arrived, so the lag is then a lower bound, at most one interval short.
  */
 export function channelLagSeconds(
   channel: ReplicaChannel,
@@ -180,7 +182,8 @@ export function channelLagSeconds(
   if (channel.sqlRunning !== 'Yes') return undefined;
   if (channel.ioRunning === 'Yes' && !silent) return channel.secondsBehind;
   if (lastHealthyAt === undefined) return undefined;
-  const outage = Math.max(0, Math.round(nowSeconds - lastHealthyAt));
+  // Fractional: the exporter's own clock measures it, finer than the server's whole seconds.
+  const outage = Math.max(0, nowSeconds - lastHealthyAt);
   return Math.max(outage, channel.secondsBehind ?? 0);
 }
 
