@@ -7,15 +7,16 @@
  * and the type check demands a HeartbeatStore from a driver that declares it. The other direction
  * (a driver that has a store its registration does not declare) only this test can catch.
  */
+import { ConfigError } from '../src/core/errors';
 import { parseTarget } from '../src/core/target';
-import type { DriverOptions } from '../src/core/model';
-import { DRIVERS } from '../src/drivers/registry';
+import type { Driver, DriverOptions } from '../src/core/model';
+import { DRIVERS, type DriverRegistration } from '../src/drivers/registry';
 
 const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined };
 
-function options(scheme: string): DriverOptions {
+function options(url: string): DriverOptions {
   return {
-    target: parseTarget(`${scheme}://127.0.0.1:1`),
+    target: parseTarget(url),
     timeoutMs: 100,
     logger: quiet,
     // Flags a driver requires to be constructed (validated at start-up by the configuration).
@@ -24,11 +25,22 @@ function options(scheme: string): DriverOptions {
   };
 }
 
+/** A driver for the registration: some refuse a target without a user (RabbitMQ), some one with (NATS). */
+function construct(registration: DriverRegistration): Driver {
+  const scheme = registration.schemes[0]!;
+  try {
+    return registration.create(options(`${scheme}://127.0.0.1:1`));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return registration.create(options(`${scheme}://monitor@127.0.0.1:1`));
+  }
+}
+
 describe('driver registrations', () => {
   test.each(DRIVERS.map((d) => [d.name, d] as const))(
     '%s: a heartbeat store exactly where the registration declares heartbeat support',
     async (_name, registration) => {
-      const driver = registration.create(options(registration.schemes[0]!));
+      const driver = construct(registration);
       try {
         expect(driver.heartbeat !== undefined).toBe(registration.heartbeat);
         // Reading the record is part of observe() (ShardObservation.heartbeat): the store only writes.

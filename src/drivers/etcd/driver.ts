@@ -68,6 +68,9 @@ const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const TIMED_OUT = Symbol('timed out');
 const CLOSED = Symbol('closed');
 
+/** Without --heartbeat, a heartbeat range the member refused is asked for again this often. */
+const HEARTBEAT_RETRY_MS = 60_000;
+
 /** gRPC status code Unauthenticated: the token expired or was revoked. */
 const GRPC_UNAUTHENTICATED = 16;
 
@@ -156,8 +159,11 @@ export class EtcdDriver implements HeartbeatDriver {
   private readonly revisions = new RevisionTracker();
   private metricsUnavailableLogged = false;
   private readonly secure: boolean;
-  /** False once the member refused the heartbeat range (no permission on the prefix); retried on reconnect. */
-  private heartbeatReadable = true;
+  /**
+   * Without --heartbeat, after the member refused the heartbeat range (no permission on the prefix,
+   * auth enabled for an anonymous exporter): when to ask again (ms since the epoch).
+   */
+  private heartbeatRetryAt = 0;
   private lastHeartbeatVersion?: number;
   private readonly reads = new ExcludingCounter();
   private readonly writes = new ExcludingCounter();
@@ -204,7 +210,7 @@ export class EtcdDriver implements HeartbeatDriver {
     this.agent?.destroy();
     this.agent = undefined;
     this.token = undefined;
-    this.heartbeatReadable = true;
+    this.heartbeatRetryAt = 0;
   }
 
   async observe(): Promise<Observation> {
@@ -258,27 +264,21 @@ export class EtcdDriver implements HeartbeatDriver {
   }
 
   /**
-   * The heartbeat key as THIS member has it (serializable range: no trip to the leader); undefined
-   * when this user may not read the prefix outside heartbeat mode (then no heartbeat traffic can be
-   * excluded); in heartbeat mode that fails the collection, with a message that says what to grant.
+   * The heartbeat key as THIS member has it (serializable range: no trip to the leader). In heartbeat
+   * mode a refusal fails the collection, with a message that says what to grant. Without, the record
+   * only keeps heartbeat traffic out of the counters: a refusal (a user without the prefix, auth
+   * enabled for an anonymous exporter) leaves it undefined, asked for again a minute later, and the
+   * collection goes on.
    */
   private async rangeHeartbeat(): Promise<HeartbeatRange | undefined> {
-    if (!this.heartbeatReadable) return undefined;
+    if (Date.now() < this.heartbeatRetryAt) return undefined;
     let body: string;
     try {
       body = await this.gateway('/v3/kv/range', heartbeatRangeRequest());
       this.ownRanges++;
     } catch (err) {
-      // In heartbeat mode a set-up problem, reported as such (the message names the prefix); without,
-      // expected for a least-privilege user.
-      if (
-        !(err instanceof HttpStatusError) ||
-        !/permission denied/.test(err.message) ||
-        this.opts.heartbeat
-      ) {
-        throw err;
-      }
-      this.heartbeatReadable = false;
+      if (!(err instanceof HttpStatusError) || this.opts.heartbeat) throw err;
+      this.heartbeatRetryAt = Date.now() + HEARTBEAT_RETRY_MS;
       this.opts.logger.debug(
         'cannot read the heartbeat key: heartbeat puts, if any, count as writes (docs/etcd.md)',
         {
