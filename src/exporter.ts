@@ -83,6 +83,7 @@ export async function startServer(
       timeoutMs: config.collectTimeoutMs,
       logger: driverLogger,
       extra: config.driverExtra,
+      heartbeat: config.heartbeatIntervalMs !== undefined,
     });
     collector = new Collector(driver, {
       intervalSeconds: config.collectIntervalSeconds,

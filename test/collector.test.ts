@@ -1,6 +1,7 @@
 /**
  * The collector loop's reconnect policy, against a real TCP endpoint that accepts and drops every
- * connection (a datastore that is "up" at the TCP level but never answers the protocol).
+ * connection (a datastore that is "up" at the TCP level but never answers the protocol), and against
+ * a real, hung redis-server (SIGSTOP): what the self-metrics say about the failed attempts.
  */
 import { createServer, type Server } from 'node:net';
 import { Collector, cronPattern } from '../src/core/collector';
@@ -9,7 +10,8 @@ import { createLogger } from '../src/core/logger';
 import type { Driver, Observation } from '../src/core/model';
 import { startTestExporter } from './support/exporter';
 import { find, value } from './support/metrics-text';
-import { sleep } from './support/processes';
+import { freePort, sleep, waitFor } from './support/processes';
+import { startRedis, type RedisNode } from './support/redis';
 
 function droppingServer(): Promise<{ server: Server; port: number; connections: () => number }> {
   let count = 0;
@@ -48,13 +50,18 @@ describe('collector', () => {
       expect(fast.connections()).toBeGreaterThanOrEqual(6);
       expect(slow.connections()).toBeGreaterThanOrEqual(2);
       expect(slow.connections()).toBeLessThanOrEqual(5);
-      for (const e of [noBackoff, backoff]) {
+      for (const [e, endpoint] of [
+        [noBackoff, fast],
+        [backoff, slow],
+      ] as const) {
         const s = await e.scrape();
         expect(value(s, 'datastore_up')).toBe(0);
         expect(find(s, 'datastore_shard_role')).toHaveLength(0);
-        // Every skipped tick is still a failed collection: nothing fresh was published.
-        expect(value(s, 'datastore_exporter_collect_errors_total')).toBeGreaterThanOrEqual(6);
+        // Each failed attempt counts once; a tick skipped while backing off is no attempt, no error.
+        const errors = value(s, 'datastore_exporter_collect_errors_total');
+        expect(Math.abs(errors - endpoint.connections())).toBeLessThanOrEqual(1);
       }
+      expect(value(await backoff.scrape(), 'datastore_exporter_collect_errors_total')).toBeLessThanOrEqual(5);
     } finally {
       await noBackoff.stop();
       await backoff.stop();
@@ -142,6 +149,54 @@ describe('collector', () => {
       expect(await logsOf({ clusterId: 'cache' }, observation())).toEqual([]);
       const probed = await logsOf({}, observation(), 'relabel cluster_id in the scrape job');
       expect(probed[0]).toMatch(/relabel cluster_id in the scrape job/);
+    });
+  });
+
+  describe('a hung server (SIGSTOP) with backoff', () => {
+    let redis: RedisNode;
+    beforeAll(async () => {
+      redis = await startRedis(await freePort());
+    });
+    afterAll(async () => {
+      await redis?.stop();
+    });
+
+    test('each failed attempt is one error; skipped ticks neither add errors nor zero the duration', async () => {
+      const exporter = await startTestExporter(['--target', redis.url, '--collect.max-backoff', '4s']);
+      try {
+        await exporter.waitUp();
+        redis.process.pause();
+        const errorsAt = async (): Promise<number> =>
+          value(await exporter.scrape(), 'datastore_exporter_collect_errors_total');
+        await waitFor('the first failure', async () => (await errorsAt()) >= 1, 5000, 50);
+        // Every scrape for 9 s (backoff 1, 2, 4, 4 s after the failures; each attempt waits for the
+        // 800 ms deadline): the duration stays the last attempt's, the errors grow by attempts.
+        const durations: number[] = [];
+        const end = Date.now() + 9000;
+        while (Date.now() < end) {
+          durations.push(value(await exporter.scrape(), 'datastore_exporter_collect_duration_seconds'));
+          await sleep(100);
+        }
+        const errors = await errorsAt();
+        // The attempts as the collector logged them: the first at warn, the rest at debug.
+        const attempts = exporter.logs.filter((l) => /msg="collection failed"/.test(l)).length;
+        console.log(
+          `hung server: ${attempts} failed attempts logged, errors_total ${errors}, durations ${Math.min(...durations).toFixed(3)}-${Math.max(...durations).toFixed(3)} s over ${durations.length} scrapes`,
+        );
+        expect(errors).toBe(attempts);
+        // 9-10 s of backoff 1, 2, 4, 4 (each attempt + 0.8 s): 4 or 5 attempts, not one per tick (10).
+        expect(errors).toBeGreaterThanOrEqual(3);
+        expect(errors).toBeLessThanOrEqual(6);
+        // Each attempt hit the deadline; the duration never reads 0 while skipped ticks pass.
+        for (const d of durations) {
+          expect(d).toBeGreaterThanOrEqual(0.75);
+          expect(d).toBeLessThan(1.5);
+        }
+        expect(value(await exporter.scrape(), 'datastore_up')).toBe(0);
+      } finally {
+        redis.process.resume();
+        await exporter.stop();
+      }
     });
   });
 });

@@ -131,7 +131,7 @@ describe('etcd replies (recorded from etcd 3.4.23)', () => {
 
 function driverOptions(url: string, timeoutMs: number): DriverOptions {
   const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined };
-  return { target: parseTarget(url), timeoutMs, logger: quiet, extra: {} };
+  return { target: parseTarget(url), timeoutMs, logger: quiet, extra: {}, heartbeat: false };
 }
 
 describe('etcd driver HTTP boundary (fake servers)', () => {

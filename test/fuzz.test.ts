@@ -66,7 +66,7 @@ import {
   roleFromStatus,
 } from '../src/drivers/etcd/parse';
 import { replicaLagSeconds } from '../src/drivers/redis/driver';
-import { parseHeartbeat } from '../src/drivers/redis/heartbeat';
+import { parseHeartbeatJson } from '../src/drivers/shared/heartbeat-json';
 import {
   commandKind,
   infoNumber,
@@ -396,10 +396,10 @@ describe('Redis INFO, commandstats, CLUSTER NODES', () => {
   test('heartbeat records and command flags', () => {
     fc.assert(
       fc.property(
-        fc.option(texts(['{"t":1700000000.5,"n":"node-1"}', '1700000000.123'])),
+        fc.option(texts(['{"t":1700000000.5,"w":"node-1","s":3}', '1700000000.123'])),
         fc.array(fc.string()),
         (raw, flags) => {
-          parseHeartbeat(raw);
+          parseHeartbeatJson(raw);
           commandKind(flags);
         },
       ),

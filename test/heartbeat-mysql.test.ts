@@ -219,10 +219,12 @@ describe('heartbeat mode, MariaDB primary + GTID replica + MASTER_DELAY replica'
       // ...and the heartbeats written and replicated meanwhile not at all.
       expect(value(s1, WRITES)).toBe(value(s0, WRITES));
       expect(value(s1, LAST_OP, SHARD)).toBe(value(s0, LAST_OP, SHARD));
-      // Last-op is when the exporter saw the position move: within about an interval of the apply.
+      // Last-op is when the exporter saw the position move: within an interval of the apply, or two
+      // when a heartbeat committed between its reads of the position and of the row (the exclusion
+      // then carries that heartbeat, and the write shows at the next reading: seen once at 2.8 s).
       const appliedBy = n === delayed ? written + DELAY_S : written;
       expect(value(s1, LAST_OP, SHARD)).toBeGreaterThanOrEqual(appliedBy - 1.5);
-      expect(value(s1, LAST_OP, SHARD)).toBeLessThan(appliedBy + 2.5);
+      expect(value(s1, LAST_OP, SHARD)).toBeLessThan(appliedBy + 3.5);
     }
   });
 

@@ -1,6 +1,8 @@
 /**
  * Heartbeat mode on real Redis replication: true lag in seconds where Redis itself has none.
  * A delaying TCP proxy between the primary and one replica injects a real replication delay.
+ * Each node is also watched by an exporter WITHOUT --heartbeat (a mixed deployment): it must not
+ * take the other exporter's heartbeat traffic for client activity.
  */
 import { lagGrowth, lagSamples as sampleLag } from './support/heartbeat';
 import { startTestExporter, type TestExporter } from './support/exporter';
@@ -21,6 +23,8 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
   let delayed: RedisNode;
   let proxy: DelayProxy;
   const exporters: TestExporter[] = [];
+  /** Without --heartbeat, on the same three nodes. */
+  const plain: TestExporter[] = [];
 
   beforeAll(async () => {
     const [p, r1, r2] = await freePorts(3);
@@ -33,11 +37,12 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
     }
     for (const n of [primary, direct, delayed]) {
       exporters.push(await startTestExporter(['--target', n.url, '--heartbeat', '--cluster-id', 'hb']));
+      plain.push(await startTestExporter(['--target', n.url, '--cluster-id', 'hb']));
     }
-    await Promise.all(exporters.map((e) => e.waitUp()));
+    await Promise.all([...exporters, ...plain].map((e) => e.waitUp()));
   }, 60000);
   afterAll(async () => {
-    await Promise.all(exporters.map((e) => e.stop()));
+    await Promise.all([...exporters, ...plain].map((e) => e.stop()));
     await proxy?.close();
     await Promise.all([primary, direct, delayed].map((n) => n?.stop()));
   });
@@ -79,7 +84,8 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
     }
   });
 
-  test('heartbeats are not client activity: writes_total, reads_total and last-op stay still; a client write moves them', async () => {
+  test('heartbeats are not client activity, with or without --heartbeat: writes_total, reads_total and last-op stay still; a client write moves them', async () => {
+    const all = [...exporters, ...plain];
     const counters = async (e: TestExporter) => {
       const s = await e.scrape();
       return {
@@ -90,22 +96,46 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
     };
     // Let earlier client writes reach the delayed replica first.
     await sleep((DELAY_S + 1) * 1000);
-    await Promise.all(exporters.map((e) => e.nextCollections(1)));
-    const before = await Promise.all(exporters.map(counters));
-    await sleep(3000); // ~6 heartbeats written, replicated and read
-    await Promise.all(exporters.map((e) => e.nextCollections(1)));
-    const idle = await Promise.all(exporters.map(counters));
+    await Promise.all(all.map((e) => e.nextCollections(1)));
+    const before = await Promise.all(all.map(counters));
+    await sleep(6000); // ~12 heartbeats written, replicated and read, ~6 collections of each exporter
+    await Promise.all(all.map((e) => e.nextCollections(1)));
+    const idle = await Promise.all(all.map(counters));
     expect(idle).toEqual(before);
+    // The heartbeat traffic was there all along: SETs on every node, SUBSTR reads by all six exporters.
+    const substrCalls = Number(
+      /calls=(\d+)/.exec(delayed.info('commandstats').get('cmdstat_substr') ?? '')?.[1],
+    );
+    expect(substrCalls).toBeGreaterThan(10);
     primary.cli('SET', 'client-write', '1');
     await sleep((DELAY_S + 1) * 1000);
-    await Promise.all(exporters.map((e) => e.nextCollections(1)));
-    const after = await Promise.all(exporters.map(counters));
-    for (let i = 0; i < exporters.length; i++) {
+    await Promise.all(all.map((e) => e.nextCollections(1)));
+    const after = await Promise.all(all.map(counters));
+    for (let i = 0; i < all.length; i++) {
       expect(after[i]!.writes).toBe(before[i]!.writes + 1);
       expect(after[i]!.reads).toBe(before[i]!.reads);
       expect(after[i]!.lastOp).toBeGreaterThan(before[i]!.lastOp ?? 0);
     }
-  }, 30000);
+  }, 40000);
+
+  test('without --heartbeat: no heartbeat time and no heartbeat lag; a replica’s link to its primary is no client', async () => {
+    await Promise.all(plain.map((e) => e.nextCollections(1)));
+    for (const [i, node] of [primary, direct, delayed].entries()) {
+      const s = await plain[i]!.scrape();
+      expect(find(s, 'datastore_shard_heartbeat_timestamp_seconds')).toHaveLength(0);
+      // Default mode knows no lag of a replica whose link is up (docs/redis.md).
+      expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+      // Clients: every connection but replication links (a replica's to its primary, M; a primary's
+      // replicas, S) and this exporter's own; the heartbeat exporter's is a client like any other.
+      const clients = node
+        .cli('CLIENT', 'LIST')
+        .split('\n')
+        .filter((l) => !/ flags=[^ ]*[MS]/.test(l) && !/ cmd=client\|list /.test(l));
+      expect(value(s, 'datastore_clients_connected')).toBe(clients.length - 1);
+    }
+    // The replicas' CLIENT LIST has the link to the primary, which connected_clients counts.
+    expect(delayed.cli('CLIENT', 'LIST')).toMatch(/ flags=M /);
+  });
 
   test(`injected delay of ${DELAY_S} s: reported lag within ±1 s of it`, async () => {
     await waitFor(

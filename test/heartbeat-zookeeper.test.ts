@@ -6,7 +6,7 @@
  */
 import { lagGrowth, lagSamples as sampleLag } from './support/heartbeat';
 import { startTestExporter, type TestExporter } from './support/exporter';
-import { find, roleOf, value, type Sample } from './support/metrics-text';
+import { find, roleOf, value } from './support/metrics-text';
 import { sleep, waitFor } from './support/processes';
 import { promtoolCheckMetrics } from './support/promtool';
 import {
@@ -201,6 +201,8 @@ describe('heartbeat mode, ZooKeeper 3.8 ensemble with a delayable follower', () 
   let ensemble: ZkDelayedEnsemble;
   const exporters = new Map<number, TestExporter>();
   const exporterOf = (s: ZkServer): TestExporter => exporters.get(s.id)!;
+  /** Without --heartbeat, on the same servers: a mixed deployment. */
+  const plain = new Map<number, TestExporter>();
   let leader: ZkServer;
   let direct: ZkServer;
 
@@ -211,8 +213,9 @@ describe('heartbeat mode, ZooKeeper 3.8 ensemble with a delayable follower', () 
         s.id,
         await startTestExporter(['--target', s.url, '--heartbeat', '--cluster-id', CLUSTER]),
       );
+      plain.set(s.id, await startTestExporter(['--target', s.url, '--cluster-id', CLUSTER]));
     }
-    await Promise.all([...exporters.values()].map((e) => e.waitUp(20000)));
+    await Promise.all([...exporters.values(), ...plain.values()].map((e) => e.waitUp(20000)));
     leader = await ensemble.leader();
     direct = ensemble.servers.find((s) => s !== leader && s !== ensemble.delayed)!;
     // Every exporter has its session and a replicated heartbeat to read.
@@ -229,7 +232,7 @@ describe('heartbeat mode, ZooKeeper 3.8 ensemble with a delayable follower', () 
     );
   }, 60000);
   afterAll(async () => {
-    await Promise.all([...exporters.values()].map((e) => e.stop()));
+    await Promise.all([...exporters.values(), ...plain.values()].map((e) => e.stop()));
     await ensemble?.stop();
   });
 
@@ -274,26 +277,25 @@ describe('heartbeat mode, ZooKeeper 3.8 ensemble with a delayable follower', () 
     }
   });
 
-  test('heartbeats are not user activity: last-op, writes and reads stay put; a user write moves them on all three', async () => {
+  test('heartbeats are not user activity, with or without --heartbeat: last-op, writes and reads stay put; a user write moves them on all three', async () => {
     const all = ensemble.servers;
+    // Each server, as seen by its heartbeat exporter and by the one without --heartbeat.
+    const both = all.flatMap((s) => [exporterOf(s), plain.get(s.id)!]);
     const versionBefore = await readVersion(leader);
-    await Promise.all(all.map((s) => exporterOf(s).nextCollections(2)));
-    const before = new Map<number, Sample[]>();
-    for (const s of all) before.set(s.id, await exporterOf(s).scrape());
+    await Promise.all(both.map((e) => e.nextCollections(2)));
+    const before = await Promise.all(both.map((e) => e.scrape()));
     await sleep(4000);
-    await Promise.all(all.map((s) => exporterOf(s).nextCollections(1)));
-    const after = new Map<number, Sample[]>();
-    for (const s of all) after.set(s.id, await exporterOf(s).scrape());
+    await Promise.all(both.map((e) => e.nextCollections(1)));
+    const after = await Promise.all(both.map((e) => e.scrape()));
     // (read outside the window: the test's own session open and close are transactions)
     expect((await readVersion(leader)) - versionBefore).toBeGreaterThanOrEqual(6);
-    for (const s of all) {
-      const a = after.get(s.id)!;
-      const b = before.get(s.id)!;
+    for (const [i, a] of after.entries()) {
+      const b = before[i]!;
       // The zxid moved with every heartbeat...
       expect(value(a, 'datastore_shard_commit_offset', SHARD)).toBeGreaterThan(
         value(b, 'datastore_shard_commit_offset', SHARD),
       );
-      // ...but those were the exporter's own writes and reads.
+      // ...but those were an exporter's own writes and reads, whichever exporter looks.
       const lastOp = find(b, 'datastore_shard_last_operation_timestamp_seconds', SHARD)[0]?.value;
       expect(find(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD)[0]?.value).toBe(lastOp);
       expect(value(a, 'datastore_writes_total')).toBe(value(b, 'datastore_writes_total'));
@@ -307,13 +309,22 @@ describe('heartbeat mode, ZooKeeper 3.8 ensemble with a delayable follower', () 
     } finally {
       await session.close();
     }
-    await Promise.all(all.map((s) => exporterOf(s).nextCollections(2)));
-    for (const s of all) {
-      const a = await exporterOf(s).scrape();
+    await Promise.all(both.map((e) => e.nextCollections(2)));
+    for (const [i, e] of both.entries()) {
+      const a = await e.scrape();
       expect(value(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD)).toBeGreaterThanOrEqual(
         Math.floor(t0),
       );
-      expect(value(a, 'datastore_writes_total')).toBe(value(before.get(s.id)!, 'datastore_writes_total') + 1);
+      expect(value(a, 'datastore_writes_total')).toBe(value(before[i]!, 'datastore_writes_total') + 1);
+    }
+  });
+
+  test('without --heartbeat: no session (a session is a transaction), no heartbeat time, no lag', async () => {
+    for (const e of plain.values()) {
+      const s = await e.scrape();
+      expect(find(s, 'datastore_shard_heartbeat_timestamp_seconds')).toHaveLength(0);
+      expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+      expect(e.logs.join('\n')).not.toMatch(/heartbeat session/);
     }
   });
 

@@ -358,7 +358,7 @@ class FakeConnection implements KafkaBrokerConnection {
 
 function driverOptions(target: string, extra: Record<string, string> = {}): DriverOptions {
   const logger = createLogger('debug', 'logfmt', () => undefined);
-  return { target: parseTarget(target), timeoutMs: 300, logger, extra };
+  return { target: parseTarget(target), timeoutMs: 300, logger, extra, heartbeat: false };
 }
 
 describe('KafkaDriver through its I/O boundary', () => {

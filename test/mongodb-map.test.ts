@@ -290,7 +290,7 @@ const logs: string[] = [];
 const logger = createLogger('debug', 'logfmt', (line) => logs.push(line));
 
 function driverOptions(url = 'mongodb://127.0.0.1:27017/'): DriverOptions {
-  return { target: parseTarget(url), timeoutMs: 300, logger, extra: {} };
+  return { target: parseTarget(url), timeoutMs: 300, logger, extra: {}, heartbeat: false };
 }
 
 function collectorFor(driver: MongoDriver, clusterId?: string): Collector {

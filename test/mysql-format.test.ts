@@ -12,6 +12,10 @@ import { createDriver } from '../src/drivers/mysql/driver';
 import type { DriverOptions } from '../src/core/model';
 import {
   channelLagSeconds,
+  isReadOnlySetting,
+  linkSilent,
+  nodeRole,
+  ReceiveWatch,
   commitOffset,
   isGroupReplicationChannel,
   lastAppliedOriginalCommitSeconds,
@@ -242,6 +246,9 @@ describe('replica status rows, both naming schemes', () => {
       sqlDelay: 0,
       lastIoError: undefined,
       lastSqlError: undefined,
+      receivedMark: 'master-bin.000001:927',
+      receivedHeartbeats: undefined,
+      heartbeatPeriodSeconds: undefined,
     });
   });
 
@@ -302,6 +309,9 @@ describe('replica status rows, both naming schemes', () => {
       sqlDelay: undefined,
       lastIoError: undefined,
       lastSqlError: undefined,
+      receivedMark: undefined,
+      receivedHeartbeats: undefined,
+      heartbeatPeriodSeconds: undefined,
     });
   });
 
@@ -327,7 +337,10 @@ describe('lag, honest about Seconds_Behind_*', () => {
     expect(
       channelLagSeconds(channel({ ioRunning: 'Connecting', secondsBehind: undefined }), now - 42, now),
     ).toBe(42);
-    expect(channelLagSeconds(channel({ ioRunning: 'No', secondsBehind: 0 }), now - 42.4, now)).toBe(42);
+    expect(channelLagSeconds(channel({ ioRunning: 'No', secondsBehind: 0 }), now - 42.4, now)).toBeCloseTo(
+      42.4,
+      6,
+    );
     // MySQL still draining its relay log with the receiver down: the larger of the two.
     expect(channelLagSeconds(channel({ ioRunning: 'No', secondsBehind: 90 }), now - 42, now)).toBe(90);
     expect(channelLagSeconds(channel({ ioRunning: 'Preparing' }), now, now)).toBe(0);
@@ -341,6 +354,53 @@ describe('lag, honest about Seconds_Behind_*', () => {
     expect(worstLagSeconds([])).toBeUndefined();
     expect(worstLagSeconds([0, 3, 1])).toBe(3);
     expect(worstLagSeconds([0, undefined])).toBeUndefined();
+  });
+});
+
+describe('role from channels and read_only (docs/mysql.md "Role")', () => {
+  const stopped = channel({ ioRunning: 'No', sqlRunning: 'No' });
+  test.each([
+    ['no channel, writable', [], false, 'primary'],
+    ['no channel, read_only', [], true, 'unknown'],
+    ['replicating, writable', [channel({})], false, 'secondary'],
+    ['IO connecting only', [channel({ ioRunning: 'Connecting', sqlRunning: 'No' })], false, 'secondary'],
+    ['stopped, read_only', [stopped], true, 'secondary'],
+    ['stopped, writable', [stopped], false, 'unknown'],
+    ['group replication', [channel({ name: 'group_replication_applier' })], true, 'unknown'],
+  ] as const)('%s -> %s', (_what, channels, readOnly, role) => {
+    expect(nodeRole([...channels], readOnly).role).toBe(role);
+  });
+  test('read_only values', () => {
+    expect(isReadOnlySetting('ON')).toBe(true);
+    expect(isReadOnlySetting('NO_LOCK')).toBe(true);
+    expect(isReadOnlySetting('1')).toBe(true);
+    expect(isReadOnlySetting('OFF')).toBe(false);
+    expect(isReadOnlySetting('0')).toBe(false);
+    expect(isReadOnlySetting(undefined)).toBe(false);
+  });
+});
+
+describe('a silent link (IO thread Yes, nothing received)', () => {
+  test('silent after the heartbeat period + 1 s + 10 %; never without a period', () => {
+    const ch = channel({ heartbeatPeriodSeconds: 30 });
+    expect(linkSilent(ch, 1000, 1033.9)).toBe(false);
+    expect(linkSilent(ch, 1000, 1034.1)).toBe(true);
+    expect(linkSilent(channel({ heartbeatPeriodSeconds: 0 }), 1000, 5000)).toBe(false);
+    expect(linkSilent(channel({}), 1000, 5000)).toBe(false);
+    expect(linkSilent(channel({ ioRunning: 'Connecting', heartbeatPeriodSeconds: 1 }), 1000, 5000)).toBe(
+      false,
+    );
+    // Silent: the time since the last receive, even though the server says 0.
+    expect(channelLagSeconds(channel({ secondsBehind: 0 }), 1000, 1010, true)).toBe(10);
+  });
+  test("ReceiveWatch: the first time a channel's position or heartbeat count was seen to change", () => {
+    const watch = new ReceiveWatch();
+    const at = (mark: string, beats: number) => [channel({ receivedMark: mark, receivedHeartbeats: beats })];
+    expect(watch.observe(at('b.1:10', 0), 100).get('')).toBe(100);
+    expect(watch.observe(at('b.1:10', 0), 101).get('')).toBe(100);
+    expect(watch.observe(at('b.1:10', 1), 102).get('')).toBe(102); // a heartbeat arrived
+    expect(watch.observe(at('b.1:20', 1), 103).get('')).toBe(103); // an event arrived
+    expect(watch.observe([], 104).size).toBe(0); // channels gone are forgotten
   });
 });
 
@@ -530,6 +590,7 @@ describe('MySQL 8 through the driver, on recorded responses', () => {
     timeoutMs: 800,
     logger: { debug: () => undefined, info: () => undefined, warn: (msg) => void warnings.push(msg) },
     extra: {},
+    heartbeat: false,
   };
 
   function mysql8Replica(state: {
@@ -573,6 +634,12 @@ describe('MySQL 8 through the driver, on recorded responses', () => {
         return MYSQL8_APPLIER_ROWS;
       }
       if (sql.startsWith('SET ')) return [];
+      // No heartbeat table here (nobody runs --heartbeat): what MySQL answers to the HANDLER.
+      if (sql.startsWith('HANDLER ')) {
+        throw Object.assign(new Error("Table 'datastore_exporter.heartbeat' doesn't exist"), {
+          code: 'ER_NO_SUCH_TABLE',
+        });
+      }
       throw new Error(`unexpected statement ${sql}`);
     };
   }

@@ -7,7 +7,7 @@ import { ConfigError } from '../src/core/errors';
 import type { Target } from '../src/core/model';
 import { parseTarget } from '../src/core/target';
 import { clientConfig, sslOptions } from '../src/drivers/postgresql/connection';
-import { StandbyLag, parseLsn } from '../src/drivers/postgresql/parse';
+import { StandbyLag, WriteTransactionWatch, parseLsn, parseSnapshot } from '../src/drivers/postgresql/parse';
 
 describe('parseLsn', () => {
   test('converts X/Y exactly to X * 2^32 + Y', () => {
@@ -154,6 +154,76 @@ describe('StandbyLag', () => {
         }
       }),
     );
+  });
+});
+
+describe("StandbyLag with the WAL receiver's message times", () => {
+  const caughtUp = { streaming: true, receiveLsn: 100, replayLsn: 100, walReceiverTimeoutSeconds: 4 };
+
+  test("the last message's transit time; under 0.1 s (clock noise) it is 0", () => {
+    const lag = new StandbyLag();
+    expect(
+      lag.observe({ ...caughtUp, nowSeconds: 1000, lastMsgSendSeconds: 996.9, lastMsgReceiptSeconds: 999.9 }),
+    ).toBeCloseTo(3, 6);
+    expect(
+      lag.observe({
+        ...caughtUp,
+        nowSeconds: 1001,
+        lastMsgSendSeconds: 1000.95,
+        lastMsgReceiptSeconds: 1001,
+      }),
+    ).toBe(0);
+    // A receipt before the send (clocks apart): 0, not negative.
+    expect(
+      lag.observe({ ...caughtUp, nowSeconds: 1002, lastMsgSendSeconds: 1002, lastMsgReceiptSeconds: 1001.5 }),
+    ).toBe(0);
+  });
+
+  test('a link silent for longer than wal_receiver_timeout / 2 + transit + 1 s counts from the last send', () => {
+    const lag = new StandbyLag();
+    const last = { lastMsgSendSeconds: 100, lastMsgReceiptSeconds: 100.01 };
+    expect(lag.observe({ ...caughtUp, ...last, nowSeconds: 102.9 })).toBe(0); // 2.9 s: could be an idle primary
+    expect(lag.observe({ ...caughtUp, ...last, nowSeconds: 103.1 })).toBeCloseTo(3.1, 6); // > 2 + 0.01 + 1
+    expect(lag.observe({ ...caughtUp, ...last, nowSeconds: 110 })).toBeCloseTo(10, 6);
+    // Without a timeout (0: off) silence cannot be told from an idle primary.
+    expect(
+      new StandbyLag().observe({ ...caughtUp, ...last, walReceiverTimeoutSeconds: 0, nowSeconds: 500 }),
+    ).toBe(0);
+  });
+});
+
+describe('WriteTransactionWatch', () => {
+  const at = (nextXid: number, inProgress: number[] = [], heartbeats?: number, ownHeartbeats = 0) => ({
+    nextXid: BigInt(nextXid),
+    inProgress: inProgress.map(BigInt),
+    heartbeats,
+    ownHeartbeats,
+  });
+
+  test('a write transaction that ended since the last look, not one still running', () => {
+    const w = new WriteTransactionWatch();
+    expect(w.observe(at(100))).toBe(false); // first look: a baseline
+    expect(w.observe(at(100))).toBe(false);
+    expect(w.observe(at(101, [100]))).toBe(false); // assigned, still running
+    expect(w.observe(at(101))).toBe(true); // it ended
+    expect(w.observe(at(101))).toBe(false);
+  });
+
+  test("heartbeats are not writes: the row's seq (any exporter's), else this exporter's own", () => {
+    const w = new WriteTransactionWatch();
+    w.observe(at(100, [], 10));
+    expect(w.observe(at(102, [], 12))).toBe(false); // two heartbeats
+    expect(w.observe(at(105, [], 14))).toBe(true); // two heartbeats and a client write
+    const own = new WriteTransactionWatch();
+    own.observe(at(100, [], undefined, 5));
+    expect(own.observe(at(101, [], undefined, 6))).toBe(false);
+    expect(own.observe(at(103, [], undefined, 7))).toBe(true);
+  });
+
+  test('parseSnapshot: [xmax, ...xip] as text; anything else is undefined', () => {
+    expect(parseSnapshot(['831', '829', '830'])).toEqual({ nextXid: 831n, inProgress: [829n, 830n] });
+    expect(parseSnapshot(null)).toBeUndefined();
+    expect(parseSnapshot(['x'])).toBeUndefined();
   });
 });
 

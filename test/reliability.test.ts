@@ -191,6 +191,7 @@ describe('collections never overlap, even when the timeout equals the interval',
       timeoutMs: 1000,
       logger: createLogger('error', 'logfmt', () => undefined),
       extra: {},
+      heartbeat: false,
     });
     let inFlight = 0;
     let maxInFlight = 0;

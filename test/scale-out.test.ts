@@ -146,9 +146,15 @@ describe(`${REPLICAS} exporter replicas share ${TARGETS} discovered redis-server
     const { registration } = await import('../src/drivers/redis');
     const { parseTarget } = await import('../src/core/target');
     const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
-    const drivers = nodes
-      .slice(0, 2)
-      .map((n) => registration.create({ target: parseTarget(n.url), timeoutMs: 2000, logger, extra: {} }));
+    const drivers = nodes.slice(0, 2).map((n) =>
+      registration.create({
+        target: parseTarget(n.url),
+        timeoutMs: 2000,
+        logger,
+        extra: {},
+        heartbeat: false,
+      }),
+    );
     try {
       await Promise.all(drivers.map((d) => d.connect()));
       const classes = drivers.map((d) => {

@@ -4,6 +4,7 @@
  * or malformed lines are skipped, never thrown.
  */
 import fc from 'fast-check';
+import { ContinuingCounter } from '../src/drivers/shared/continuing-counter';
 import { ZxidTracker } from '../src/drivers/zookeeper/driver';
 import {
   confServerId,
@@ -591,6 +592,51 @@ describe('parsers never throw', () => {
         confServerId(parseConf(text));
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('counters carried across a server restart (ContinuingCounter)', () => {
+  test("the server's count until it restarts; then on from the last value, replayed writes not counted", () => {
+    const c = new ContinuingCounter();
+    expect(c.observe(10, false)).toBe(10);
+    expect(c.observe(16, false)).toBe(16);
+    // Restarted: 15 replayed from the log (fewer than before) -> no reset, no phantom.
+    expect(c.observe(15, true)).toBe(16);
+    expect(c.observe(17, false)).toBe(18);
+    // Restarted with more replayed and synced than before: still nothing added for them.
+    expect(c.observe(40, true)).toBe(18);
+    expect(c.observe(41, false)).toBe(19);
+    // A counter that went down without a restart seen (srst): a new baseline too.
+    expect(c.observe(0, false)).toBe(19);
+    expect(c.observe(2, false)).toBe(21);
+  });
+
+  test('property: never goes down, and grows by exactly the increments between restarts', () => {
+    fc.assert(
+      fc.property(
+        fc.nat(1000),
+        fc.array(fc.record({ step: fc.nat(20), restart: fc.boolean(), replayed: fc.nat(50) })),
+        (start, steps) => {
+          const c = new ContinuingCounter();
+          let raw = start;
+          let published = c.observe(raw, false);
+          let expected = start;
+          for (const { step, restart, replayed } of steps) {
+            if (restart) {
+              raw = replayed;
+              const next = c.observe(raw, true);
+              expect(next).toBe(expected);
+            } else {
+              raw += step;
+              expected += step;
+              expect(c.observe(raw, false)).toBe(expected);
+            }
+            expect(expected).toBeGreaterThanOrEqual(published);
+            published = expected;
+          }
+        },
+      ),
     );
   });
 });

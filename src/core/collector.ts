@@ -8,7 +8,7 @@
  */
 import cron, { type ScheduledTask } from 'node-cron';
 import { withTimeout } from './errors';
-import { applyHeartbeats, HeartbeatWriter, type HeartbeatSource } from './heartbeat';
+import { HeartbeatWriter, type HeartbeatSource } from './heartbeat';
 import { resolveSnapshot, type IdentityOptions } from './identity';
 import type { Logger } from './logger';
 import type { Driver, Observation, Snapshot } from './model';
@@ -38,7 +38,9 @@ export interface CollectorState {
   up: boolean;
   /** True once the first collection has finished, successfully or not (for /ready). */
   attempted: boolean;
+  /** How long the last attempted collection took (a collection skipped while backing off is none). */
   lastDurationSeconds: number;
+  /** Failed collection attempts; a collection skipped while backing off is not an attempt. */
   errorsTotal: number;
   lastSuccessSeconds?: number;
   lastError?: string;
@@ -151,7 +153,7 @@ export class Collector {
       );
       const now = Date.now() / 1000;
       this.consecutiveFailures = 0;
-      const snapshot = resolveSnapshot(observation, this.opts.identity, now);
+      const snapshot = resolveSnapshot(observation, this.opts.identity, now, this.heartbeatEnabled());
       this.logFallbackClusterId(snapshot);
       this.publish({
         snapshot,
@@ -163,14 +165,9 @@ export class Collector {
     } catch (err) {
       const message = redactText(err instanceof Error ? err.message : String(err), this.opts.secrets ?? []);
       if (err instanceof BackoffWait) {
-        // Not a new failure: keep the backoff schedule, still publish "down" with no model series.
-        this.publish({
-          ...this.current,
-          snapshot: null,
-          up: false,
-          errorsTotal: this.current.errorsTotal + 1,
-          started,
-        });
+        // Not a new failure, nor an attempt: keep the backoff schedule, the error count and the last
+        // attempt's duration; still "down" with no model series.
+        this.current = { ...this.current, snapshot: null, up: false, attempted: true };
         return;
       }
       if (this.connected || this.consecutiveFailures === 0) {
@@ -213,7 +210,6 @@ export class Collector {
       this.opts.logger.info('connected to datastore');
     }
     const observation = await this.driver.observe();
-    if (this.heartbeatEnabled()) await applyHeartbeats(this.driver.heartbeat!, observation);
     this.lastObservation = observation;
     return observation;
   }
@@ -242,6 +238,7 @@ export class Collector {
     }
   }
 
+  /** Heartbeat mode: asked for (--heartbeat, which the configuration allows only where supported). */
   private heartbeatEnabled(): boolean {
     return this.opts.heartbeat !== undefined && this.driver.heartbeat !== undefined;
   }

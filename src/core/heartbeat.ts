@@ -1,29 +1,36 @@
 /**
  * Heartbeat mode (--heartbeat): true replication lag in seconds for every datastore that accepts
  * writes (pt-heartbeat's idea). The node that is primary for a shard writes {time, writer} into the
- * replicated data every --heartbeat.interval; every node reads the replicated record back during its
- * collection, and on a secondary lag = now - record time (floored at 0). It assumes the nodes' clocks
- * are synchronised (NTP): a clock offset shows up as lag.
+ * replicated data every --heartbeat.interval; every node's driver reads the replicated record back in
+ * its observe(), and resolving the snapshot applies it: on a secondary lag = now - record time
+ * (floored at 0). It assumes the nodes' clocks are synchronised (NTP): a clock offset shows up as lag.
  *
  * Lag measured this way includes up to one heartbeat interval of granularity (the record may be that
  * old when read even with no replication delay), hence a sub-second default interval.
  */
 import { withTimeout } from './errors';
-import type { DriverLogger, HeartbeatStore, Observation } from './model';
+import type { DriverLogger, HeartbeatStore, Shard, ShardObservation } from './model';
 
-/** Reads every shard's replicated heartbeat; sets heartbeat time on all and lag on non-primaries. */
-export async function applyHeartbeats(store: HeartbeatStore, observation: Observation): Promise<void> {
-  await Promise.all(
-    observation.shards.map(async (shard) => {
-      const record = await store.read(shard.id);
-      if (!record) return;
-      shard.heartbeatTimestampSeconds = record.timestampSeconds;
-      if (shard.role !== 'primary') {
-        // Read after the record arrived: the time is taken now, not before the round trip.
-        shard.lagSeconds = Math.max(0, Date.now() / 1000 - record.timestampSeconds);
-      }
-    }),
-  );
+/**
+ * One shard's heartbeat, applied (pure): in heartbeat mode, the record's time becomes the shard's
+ * heartbeat time and, on a non-primary, its lag (now - record time, floored at 0), replacing the
+ * driver's own estimate. Outside heartbeat mode the record is dropped: the driver read it only to
+ * keep heartbeat traffic out of its counters, and default mode publishes no heartbeat lag.
+ * `nowSeconds` is taken once the collection has finished, after the record was read.
+ */
+export function applyHeartbeat(
+  shard: ShardObservation,
+  heartbeatMode: boolean,
+  nowSeconds: number,
+): Omit<Shard, 'id'> & { id?: string } {
+  const { heartbeat: record, ...rest } = shard;
+  if (!heartbeatMode || !record) return rest;
+  const applied: Omit<Shard, 'id'> & { id?: string } = {
+    ...rest,
+    heartbeatTimestampSeconds: record.timestampSeconds,
+  };
+  if (shard.role !== 'primary') applied.lagSeconds = Math.max(0, nowSeconds - record.timestampSeconds);
+  return applied;
 }
 
 /** Who writes, and where: the shards this node was primary for at the last successful collection. */

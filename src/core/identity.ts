@@ -9,6 +9,7 @@
  *  - The single shard that is the whole dataset (a shard without an id) is named after the cluster_id.
  */
 import { hostname } from 'node:os';
+import { applyHeartbeat } from './heartbeat';
 import type { ClusterIdSource, Observation, Snapshot, Target } from './model';
 
 /** The cluster id of a datastore that has no identity of its own, when nothing else is configured. */
@@ -39,10 +40,15 @@ function resolveClusterId(obs: Observation, opts: IdentityOptions): { id: string
   return { id: opts.fallbackClusterId ?? DEFAULT_CLUSTER_ID, source: 'fallback' };
 }
 
+/**
+ * The Snapshot of one Observation (pure): identity resolved by the rules above, and each shard's
+ * heartbeat record applied in heartbeat mode (core/heartbeat.ts applyHeartbeat).
+ */
 export function resolveSnapshot(
   obs: Observation,
   opts: IdentityOptions,
   collectedAtSeconds: number,
+  heartbeatMode = false,
 ): Snapshot {
   const cluster = resolveClusterId(obs, opts);
   return {
@@ -54,7 +60,10 @@ export function resolveSnapshot(
     // A cluster id from the datastore is an identity: nothing for rules to second-guess.
     replicationGroup: cluster.source === 'datastore' ? undefined : obs.replicationGroup,
     clusterDisplayName: obs.clusterDisplayName,
-    shards: obs.shards.map((s) => ({ ...s, id: s.id ?? cluster.id })),
+    shards: obs.shards.map((s) => ({
+      ...applyHeartbeat(s, heartbeatMode, collectedAtSeconds),
+      id: s.id ?? cluster.id,
+    })),
     performance: obs.performance,
     collectedAtSeconds,
   };

@@ -46,10 +46,12 @@ export interface ShardObservation {
    */
   keyRanges?: string;
   /**
-   * Heartbeat mode only: Unix time written by the shard's primary into the replicated data, as this
-   * node sees it now. Set by the core, not by drivers.
+   * The shard's heartbeat record as this node has it (what an exporter in heartbeat mode wrote on the
+   * shard's primary), where the driver read it. Drivers read it wherever that is cheap, in both
+   * modes: the heartbeat namespace is fixed, so every exporter can keep heartbeat traffic out of its
+   * counters. The core turns it into heartbeat time and lag only in heartbeat mode (core/heartbeat.ts).
    */
-  heartbeatTimestampSeconds?: number;
+  heartbeat?: HeartbeatRecord;
 }
 
 /** Performance counters of the node. Absent fields mean "this datastore cannot tell". */
@@ -85,9 +87,14 @@ export interface Observation {
   performance: PerformanceObservation;
 }
 
-/** A shard with its id resolved. */
-export interface Shard extends ShardObservation {
+/** A shard with its id resolved and, in heartbeat mode, its heartbeat applied. */
+export interface Shard extends Omit<ShardObservation, 'heartbeat'> {
   id: string;
+  /**
+   * Heartbeat mode only: Unix time written by the shard's primary into the replicated data, as this
+   * node has it at the collection.
+   */
+  heartbeatTimestampSeconds?: number;
 }
 
 /**
@@ -143,6 +150,12 @@ export interface DriverOptions {
   logger: DriverLogger;
   /** Driver-specific options (e.g. --kafka.broker-id), by flag name without the driver prefix. */
   extra: Record<string, string>;
+  /**
+   * Heartbeat mode (--heartbeat) is on: the core writes heartbeats through Driver.heartbeat on
+   * primaries and publishes heartbeat lag. A driver whose heartbeat read is not free of side effects
+   * (a ZooKeeper session is a transaction) reads the record only then.
+   */
+  heartbeat: boolean;
 }
 
 /**
@@ -159,7 +172,10 @@ export interface Driver {
    * stuck request queued). Must not throw; safe to call when not connected.
    */
   close(): Promise<void>;
-  /** Present on drivers that support heartbeat mode. */
+  /**
+   * Present exactly on drivers that support heartbeat mode, as their registration declares
+   * (DriverRegistration.heartbeat; test/registry.test.ts checks that the two agree).
+   */
   readonly heartbeat?: HeartbeatStore;
   /**
    * The members of this node's cluster as this node alone knows them (GET /discover). Called on a
@@ -169,6 +185,9 @@ export interface Driver {
 }
 
 export type DriverFactory = (options: DriverOptions) => Driver;
+
+/** A driver that supports heartbeat mode. */
+export type HeartbeatDriver = Driver & { readonly heartbeat: HeartbeatStore };
 
 /** What the primary writes into the replicated data in heartbeat mode (--heartbeat). */
 export interface HeartbeatRecord {
@@ -181,14 +200,13 @@ export interface HeartbeatRecord {
 /**
  * Heartbeat support of a driver (pt-heartbeat's idea, for every datastore that accepts writes): the
  * node that is primary for a shard writes a HeartbeatRecord into a dedicated, tiny, namespaced place
- * that replicates with the shard's data; every node reads it back, and on a secondary
- * lag = now - record time. Both use the driver's one connection. Shards are named by the driver's own
- * shard id (undefined = the whole dataset), exactly as in its Observation.
+ * that replicates with the shard's data. Reading it back is part of observe() (ShardObservation
+ * .heartbeat), so there is no call order to respect: the store only writes, over the driver's one
+ * connection. Shards are named by the driver's own shard id (undefined = the whole dataset), exactly
+ * as in its Observation.
  */
 export interface HeartbeatStore {
   write(shardId: string | undefined, record: HeartbeatRecord): Promise<void>;
-  /** The replicated record as this node has it, or undefined if none was written yet. */
-  read(shardId: string | undefined): Promise<HeartbeatRecord | undefined>;
 }
 
 /** One member of a node's cluster, as that node knows it (GET /discover, probe/discovery.ts). */

@@ -3,7 +3,7 @@
  * per-datastore fact the rest of the exporter needs lives here, so the core, the probe service and
  * the JSON APIs never name a datastore.
  */
-import type { DriverFactory } from '../core/model';
+import type { DriverFactory, DriverOptions, HeartbeatDriver } from '../core/model';
 
 /** How an auth module's `tls: true` turns a plain target URL into this driver's TLS form. */
 export interface TlsUrlMode {
@@ -20,15 +20,13 @@ export interface DriverFlag {
   validate?: (value: string) => string | undefined;
 }
 
-export interface DriverRegistration {
+interface RegistrationFacts {
   /** The driver's name, used as the `datastore` label and as the prefix of its own flags. */
   name: string;
   /** URL schemes (without ':') that select this driver. */
   schemes: string[];
   /** Port used when the target URL gives none. */
   defaultPort: number;
-  /** Whether the driver implements heartbeat mode (Driver.heartbeat), checked when --heartbeat is set. */
-  heartbeat: boolean;
   /**
    * TLS for /probe auth modules: schemes that already mean TLS, and how to switch a plain URL to
    * TLS. A driver without `tls` has no TLS support: such a module is refused, never sent in clear.
@@ -38,10 +36,19 @@ export interface DriverRegistration {
   replicanteKind: string;
   /** Driver-specific flags, `--<name>.<flag>`, passed to the driver in DriverOptions.extra. */
   flags?: DriverFlag[];
-  /**
-   * Makes a driver. Implementations load their module on first use (`require('./driver')` typed as
-   * `typeof import('./driver')`), so an exporter for Redis never loads the MongoDB, Kafka or etcd
-   * client libraries, and a renamed export still fails the type check.
-   */
-  create: DriverFactory;
 }
+
+/**
+ * `create` makes a driver. Implementations load their module on first use (`require('./driver')`
+ * typed as `typeof import('./driver')`), so an exporter for Redis never loads the MongoDB, Kafka or
+ * etcd client libraries, and a renamed export still fails the type check.
+ *
+ * `heartbeat` is THE declaration of heartbeat support (--heartbeat is refused without it, before any
+ * driver is loaded). Declaring it makes the type check demand a driver with a HeartbeatStore;
+ * test/registry.test.ts fails if a driver has one without declaring it.
+ */
+export type DriverRegistration = RegistrationFacts &
+  (
+    | { heartbeat: true; create: (options: DriverOptions) => HeartbeatDriver }
+    | { heartbeat: false; create: DriverFactory }
+  );

@@ -43,7 +43,7 @@ export function buildSelfRegistry(
   });
   new Gauge({
     name: 'datastore_exporter_collect_duration_seconds',
-    help: 'How long the last collection took, in seconds.',
+    help: 'How long the last collection attempt took, in seconds (ticks skipped while waiting to reconnect are no attempts).',
     registers,
     collect() {
       this.set(state().lastDurationSeconds);
@@ -52,7 +52,7 @@ export function buildSelfRegistry(
   let errorsReported = 0;
   new Counter({
     name: 'datastore_exporter_collect_errors_total',
-    help: 'Collections that failed (datastore down, timeout, error).',
+    help: 'Collection attempts that failed (datastore down, timeout, error); ticks skipped while waiting to reconnect are not counted.',
     registers,
     collect() {
       // The collector owns the count; a counter can only grow, so add what is new since last scrape.

@@ -212,6 +212,7 @@ export class DiscoveryService {
         timeoutMs: this.settings.timeoutMs,
         logger: this.logger.child({ probe_target: seed.target.redactedUrl }),
         extra: {},
+        heartbeat: false,
       });
     } catch (err) {
       if (err instanceof ProbeRequestError) {

@@ -99,7 +99,13 @@ export class ProbeService {
     const { target } = probeTarget;
     const registration = driverForScheme(target.scheme)!;
     const logger = this.logger.child({ datastore: registration.name, probe_target: target.redactedUrl });
-    const driver = registration.create({ target, timeoutMs: this.settings.timeoutMs, logger, extra: {} });
+    const driver = registration.create({
+      target,
+      timeoutMs: this.settings.timeoutMs,
+      logger,
+      extra: {},
+      heartbeat: false,
+    });
     return new Collector(driver, {
       // No schedule: the interval only seeds the reconnect backoff, which a maximum of 0 switches off,
       // because every probe is a fresh attempt (Prometheus paces them; a probe must not answer "down"

@@ -26,10 +26,11 @@
  * started with it off answers 404, which the error message says.
  *
  * Heartbeat mode (--heartbeat; docs/etcd.md "Heartbeat mode"): the leader's exporter puts {t, w} to
- * HEARTBEAT_KEY (`POST /v3/kv/put`, on the same kept-alive socket); every exporter reads it back with a
- * SERIALIZABLE range (`POST /v3/kv/range`, serializable: true), which this member answers from its own
- * store: as stale as its replication, which is the lag (a linearizable read would go through the leader
- * and always be current). The heartbeat's own traffic is kept out of the user-facing numbers:
+ * HEARTBEAT_KEY (`POST /v3/kv/put`, on the same kept-alive socket). Every exporter, with or without
+ * --heartbeat (the key is fixed, so heartbeat puts of another exporter are excluded too), reads it back
+ * in each collection with a SERIALIZABLE range (`POST /v3/kv/range`, serializable: true), which this
+ * member answers from its own store: as stale as its replication, which is the lag (a linearizable read
+ * would go through the leader and always be current). Heartbeat traffic is kept out of the numbers:
  *  - last operation: the range returns the member's revision and the key's version (its number of puts)
  *    in one read transaction; a revision advance no larger than the version advance is only heartbeats;
  *  - writes_total: minus the heartbeat puts (the key's version advance), on every member, since every
@@ -40,7 +41,13 @@ import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../core/errors';
-import type { Driver, DriverOptions, HeartbeatStore, MemberList, Observation } from '../../core/model';
+import type {
+  DriverOptions,
+  HeartbeatDriver,
+  HeartbeatStore,
+  MemberList,
+  Observation,
+} from '../../core/model';
 import { etcdMembers } from './members';
 import {
   HEARTBEAT_KEY_PREFIX,
@@ -60,6 +67,9 @@ const MAX_BODY_BYTES = 16 * 1024 * 1024;
 /** Abort reasons, so a failed request says whether the deadline or close() ended it. */
 const TIMED_OUT = Symbol('timed out');
 const CLOSED = Symbol('closed');
+
+/** Without --heartbeat, a heartbeat range the member refused is asked for again this often. */
+const HEARTBEAT_RETRY_MS = 60_000;
 
 /** gRPC status code Unauthenticated: the token expired or was revoked. */
 const GRPC_UNAUTHENTICATED = 16;
@@ -141,7 +151,7 @@ class HttpStatusError extends Error {
   }
 }
 
-export class EtcdDriver implements Driver {
+export class EtcdDriver implements HeartbeatDriver {
   private agent?: http.Agent;
   /** Every request in flight, so close() can abandon them at once. */
   private readonly inFlight = new Set<AbortController>();
@@ -149,10 +159,11 @@ export class EtcdDriver implements Driver {
   private readonly revisions = new RevisionTracker();
   private metricsUnavailableLogged = false;
   private readonly secure: boolean;
-  /** Heartbeat mode: set by the first heartbeat read or write (the driver is not told the flag). */
-  private heartbeatInUse = false;
-  /** This collection's heartbeat range, made by observe() and handed to heartbeat.read(). */
-  private collectedRange?: HeartbeatRange;
+  /**
+   * Without --heartbeat, after the member refused the heartbeat range (no permission on the prefix,
+   * auth enabled for an anonymous exporter): when to ask again (ms since the epoch).
+   */
+  private heartbeatRetryAt = 0;
   private lastHeartbeatVersion?: number;
   private readonly reads = new ExcludingCounter();
   private readonly writes = new ExcludingCounter();
@@ -162,14 +173,7 @@ export class EtcdDriver implements Driver {
 
   readonly heartbeat: HeartbeatStore = {
     write: async (_shardId, record) => {
-      this.heartbeatInUse = true;
       await this.gateway('/v3/kv/put', heartbeatPutRequest(record));
-    },
-    read: async () => {
-      this.heartbeatInUse = true;
-      const collected = this.collectedRange;
-      this.collectedRange = undefined;
-      return (collected ?? (await this.rangeHeartbeat())).record;
     },
   };
 
@@ -206,7 +210,7 @@ export class EtcdDriver implements Driver {
     this.agent?.destroy();
     this.agent = undefined;
     this.token = undefined;
-    this.collectedRange = undefined;
+    this.heartbeatRetryAt = 0;
   }
 
   async observe(): Promise<Observation> {
@@ -215,9 +219,8 @@ export class EtcdDriver implements Driver {
     const ownRanges = this.ownRanges;
     // After the status, on the same socket: the counters are a bonus, the status is the model.
     const operations = await this.mvccOperations();
-    // Heartbeat mode: the range comes last, so the core's lag (now - record time) is fresh.
-    const range = this.heartbeatInUse ? await this.rangeHeartbeat() : undefined;
-    this.collectedRange = range;
+    // Last, so that the heartbeat lag (now - record time) is fresh.
+    const range = await this.rangeHeartbeat();
     this.reads.addOwn(ownRanges - this.ownRangesExcluded);
     this.ownRangesExcluded = ownRanges;
     if (range) {
@@ -239,6 +242,7 @@ export class EtcdDriver implements Driver {
           role,
           nativeRole,
           commitOffset: { value: status.revision, unit: 'revision' },
+          heartbeat: range?.record,
           // With a heartbeat range, its revision and the key's version are one view: heartbeats excused.
           lastOperationTimestampSeconds: range
             ? this.revisions.observe(range.revision, undefined, range.version)
@@ -259,11 +263,31 @@ export class EtcdDriver implements Driver {
     return etcdMembers(list, status, { host: this.opts.target.host, port: this.opts.target.port });
   }
 
-  /** The heartbeat key as THIS member has it (serializable range: no trip to the leader). */
-  private async rangeHeartbeat(): Promise<HeartbeatRange> {
-    const range = parseHeartbeatRange(await this.gateway('/v3/kv/range', heartbeatRangeRequest()));
-    this.ownRanges++;
-    return range;
+  /**
+   * The heartbeat key as THIS member has it (serializable range: no trip to the leader). In heartbeat
+   * mode a refusal fails the collection, with a message that says what to grant. Without, the record
+   * only keeps heartbeat traffic out of the counters: a refusal (a user without the prefix, auth
+   * enabled for an anonymous exporter) leaves it undefined, asked for again a minute later, and the
+   * collection goes on.
+   */
+  private async rangeHeartbeat(): Promise<HeartbeatRange | undefined> {
+    if (Date.now() < this.heartbeatRetryAt) return undefined;
+    let body: string;
+    try {
+      body = await this.gateway('/v3/kv/range', heartbeatRangeRequest());
+      this.ownRanges++;
+    } catch (err) {
+      if (!(err instanceof HttpStatusError) || this.opts.heartbeat) throw err;
+      this.heartbeatRetryAt = Date.now() + HEARTBEAT_RETRY_MS;
+      this.opts.logger.debug(
+        'cannot read the heartbeat key: heartbeat puts, if any, count as writes (docs/etcd.md)',
+        {
+          err: err.message,
+        },
+      );
+      return undefined;
+    }
+    return parseHeartbeatRange(body);
   }
 
   private tlsFiles(): https.AgentOptions {
@@ -405,6 +429,6 @@ export class EtcdDriver implements Driver {
   }
 }
 
-export function createDriver(opts: DriverOptions): Driver {
+export function createDriver(opts: DriverOptions): EtcdDriver {
   return new EtcdDriver(opts);
 }

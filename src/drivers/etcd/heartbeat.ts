@@ -3,6 +3,7 @@
  * that write and read it, and the parsing of the range reply. No I/O here.
  */
 import type { HeartbeatRecord } from '../../core/model';
+import { formatHeartbeatJson, parseHeartbeatJson } from '../shared/heartbeat-json';
 import { int, record } from './parse';
 /** The heartbeat key, under the exporter's own prefix (grant the exporter's role readwrite on it). */
 export const HEARTBEAT_KEY_PREFIX = '__datastore_exporter/';
@@ -24,7 +25,7 @@ export function heartbeatRangeRequest(): object {
 export function heartbeatPutRequest(record: HeartbeatRecord): object {
   return {
     key: base64(HEARTBEAT_KEY),
-    value: base64(JSON.stringify({ t: record.timestampSeconds, w: record.writerNodeId })),
+    value: base64(formatHeartbeatJson(record)),
   };
 }
 
@@ -54,18 +55,5 @@ export function parseHeartbeatRange(body: string): HeartbeatRange {
   const kv = Array.isArray(reply.kvs) ? record(reply.kvs[0]) : {};
   const version = int(kv.version) ?? 0;
   const value = typeof kv.value === 'string' ? Buffer.from(kv.value, 'base64').toString('utf8') : undefined;
-  return { revision, version, record: parseHeartbeat(value) };
-}
-
-/** A heartbeat record from the key's value, or undefined if it holds anything else (never throws). */
-export function parseHeartbeat(value: string | undefined): HeartbeatRecord | undefined {
-  if (value === undefined) return undefined;
-  try {
-    const v = JSON.parse(value) as { t?: unknown; w?: unknown };
-    return typeof v.t === 'number' && Number.isFinite(v.t) && typeof v.w === 'string'
-      ? { timestampSeconds: v.t, writerNodeId: v.w }
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  return { revision, version, record: parseHeartbeatJson(value)?.record };
 }

@@ -6,35 +6,41 @@
  *    label is VERSION() as the server reports it.
  *  - node id: @@server_uuid (MySQL); MariaDB has none: `<@@server_id>@<@@hostname>:<@@port>`.
  *    cluster id: replication has no shared identity, so none (--cluster-id, else 'default').
- *  - One shard, the whole dataset. Role: a node with a replication channel configured (a row in SHOW
- *    REPLICA STATUS / SHOW ALL SLAVES STATUS, running or not) is secondary, else primary. A
- *    multi-source replica is still ONE shard (its channels feed one dataset; a channel name is local
- *    to the replica and names no shard its sources know), with the worst channel's lag.
+ *  - One shard, the whole dataset. Role: from the replication channels (rows of SHOW REPLICA STATUS /
+ *    SHOW ALL SLAVES STATUS) and read_only / super_read_only (parse.ts nodeRole): replicating ->
+ *    secondary; channels all stopped -> secondary if read-only, else unknown; no channel -> primary,
+ *    or unknown if read-only. A multi-source replica is still ONE shard (its channels feed one
+ *    dataset; a channel name is local to the replica and names no shard its sources know), with the
+ *    worst channel's lag.
  *  - Lag: Seconds_Behind_Source/Master, absent when the SQL thread is stopped (NULL: unknown); while
- *    the IO thread is not connected, the time since the exporter last saw it connected (the server
- *    says NULL, or a relay-log-only value that hides the outage). See channelLagSeconds.
+ *    the IO thread is not connected, or connected but silent for longer than the source's heartbeat
+ *    period allows, the time since the link was last seen healthy (the server says NULL or 0, or a
+ *    relay-log-only value that hides the outage). See channelLagSeconds.
  *  - Last operation: MySQL 8 replica: the original commit time of the last applied transaction
  *    (performance_schema); otherwise the time the GTID position was first seen to advance, or where
  *    there are no GTIDs, the time writes_total was.
  *  - Commit offset: MariaDB: sum of seq_no over @@gtid_current_pos ('gtid_seq_no'); MySQL with
  *    gtid_mode=ON: transactions in @@gtid_executed ('transactions').
- *  - Clients: Threads_connected minus this connection. Reads: Com_select + Qcache_hits. Writes: the
- *    DML Com_* counters (WRITE_COUNTERS).
+ *  - Clients: Threads_connected minus this connection and, on MariaDB, minus the replicas' binlog
+ *    dump connections (Slaves_connected). Reads: Com_select + Qcache_hits. Writes: the DML Com_*
+ *    counters (WRITE_COUNTERS).
  *
  * The exporter's own statements are SHOW statements, which count in Com_show_*, not in Com_select;
  * the one SELECT (performance_schema, MySQL replicas only) is subtracted from reads.
  *
  * Heartbeat mode (drivers/mysql/heartbeat.ts): the primary upserts one row of datastore_exporter.heartbeat
- * in START TRANSACTION READ WRITE; every node SELECTs it after the SHOW statements (one more round
- * trip, and one more SELECT subtracted from reads). The row's seq counts every heartbeat ever
- * written, so each node keeps heartbeat transactions out of the GTID position that last-op follows
- * and heartbeat statements out of writes_total (drivers/shared/heartbeat-exclusion.ts).
+ * in START TRANSACTION READ WRITE. Every exporter, with --heartbeat or not (the table is fixed, so
+ * another exporter's heartbeats are kept out too), reads the row after the SHOW statements through
+ * a HANDLER (one more round trip; HANDLER reads are not in Com_select) where it may read the table.
+ * The row's seq counts every heartbeat ever written, so each node keeps heartbeat transactions out
+ * of the GTID position that last-op follows and heartbeat statements out of writes_total
+ * (drivers/shared/heartbeat-exclusion.ts).
  */
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2';
 import { AdvanceTracker } from '../shared/advance-tracker';
 import type {
-  Driver,
   DriverOptions,
+  HeartbeatDriver,
   HeartbeatRecord,
   HeartbeatStore,
   MemberList,
@@ -43,7 +49,8 @@ import type {
 import { CounterWithoutHeartbeats } from '../shared/heartbeat-exclusion';
 import {
   CREATE_HEARTBEAT_STATEMENTS,
-  HEARTBEAT_READ_SQL,
+  HEARTBEAT_HANDLER_OPEN_SQL,
+  HEARTBEAT_HANDLER_READ_SQL,
   HEARTBEAT_TABLE,
   heartbeatUpsertSql,
   parseHeartbeatRow,
@@ -54,12 +61,15 @@ import {
   APPLIER_QUERY,
   GLOBAL_VARIABLES,
   STATUS_VARIABLES,
+  ReceiveWatch,
   channelLagSeconds,
   commitOffset,
-  isGroupReplicationChannel,
+  isReadOnlySetting,
   lastAppliedOriginalCommitSeconds,
+  linkSilent,
   nativeNodeId,
   nativeRoleWords,
+  nodeRole,
   normalizeReplicaStatusRow,
   operationCounters,
   parseServerVersion,
@@ -89,6 +99,14 @@ function isMissingTable(err: unknown): boolean {
   return /^(ER_NO_SUCH_TABLE|ER_BAD_DB_ERROR)$/.test(errorCode(err) ?? '');
 }
 
+/** The heartbeat handler was closed implicitly (DDL on the table, FLUSH TABLES): open it again. */
+function isHandlerGone(err: unknown): boolean {
+  return /^(ER_UNKNOWN_TABLE|ER_NO_SUCH_TABLE|ER_BAD_DB_ERROR)$/.test(errorCode(err) ?? '');
+}
+
+/** Without --heartbeat, a missing or unreadable heartbeat table is asked for again this often. */
+const HEARTBEAT_RETRY_MS = 60_000;
+
 /** This user may not use it. */
 function isDenied(err: unknown): boolean {
   return /^(ER_TABLEACCESS_DENIED_ERROR|ER_DBACCESS_DENIED_ERROR|ER_COLUMNACCESS_DENIED_ERROR|ER_SPECIFIC_ACCESS_DENIED_ERROR)$/.test(
@@ -99,7 +117,7 @@ function isDenied(err: unknown): boolean {
 const VARIABLES_QUERY = `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${inList(GLOBAL_VARIABLES)})`;
 const STATUS_QUERY = `SHOW GLOBAL STATUS WHERE Variable_name IN (${inList(STATUS_VARIABLES)})`;
 
-export class MysqlDriver implements Driver {
+export class MysqlDriver implements HeartbeatDriver {
   private core?: Connection;
   private conn?: PromiseConnection;
   private server?: ServerInfo;
@@ -111,15 +129,17 @@ export class MysqlDriver implements Driver {
   private readonly writes = new AdvanceTracker();
   /** Per channel: when the exporter last saw its IO thread connected (survives reconnects). */
   private ioLastConnectedAt = new Map<string, number>();
+  /** Per channel: when the exporter last saw its IO thread receive something (an event, a heartbeat). */
+  private readonly received = new ReceiveWatch();
   /** The connection's session settings (read-only, UTC, timeout) are in place. */
   private sessionReady = false;
 
-  // Heartbeat mode (docs/mysql.md "Heartbeat mode"). The core calls heartbeat.read() after each
-  // observe() only in heartbeat mode: from the first call on, each collection also reads the row.
-  private heartbeatWanted = false;
-  /** The replicated heartbeat row as the latest collection read it. */
-  private heartbeatRow?: HeartbeatRow;
-  /** The latest collection found no heartbeat table. */
+  // Heartbeat traffic (docs/mysql.md "Heartbeat mode"), read in both modes.
+  /** The heartbeat HANDLER is open on this connection. */
+  private heartbeatHandlerOpen = false;
+  /** While the handler cannot be opened (no table, no SELECT): when to try again (ms). */
+  private heartbeatRetryAt = 0;
+  /** The latest attempt found no heartbeat table. */
   private heartbeatTableMissing = false;
   private heartbeatDeniedWarned = false;
   /** Set when the user may not create the missing table: writes wait for an operator to create it. */
@@ -132,11 +152,6 @@ export class MysqlDriver implements Driver {
 
   readonly heartbeat: HeartbeatStore = {
     write: (shardId, record) => this.writeHeartbeat(shardId, record),
-    read: async () => {
-      // Only the whole dataset exists here; the row was read by the latest collection.
-      this.heartbeatWanted = true;
-      return this.heartbeatRow?.record;
-    },
   };
 
   async connect(): Promise<void> {
@@ -168,6 +183,8 @@ export class MysqlDriver implements Driver {
     // Tried again on each connection: a GRANT given since the last failure takes effect on reconnect.
     this.heartbeatDeniedWarned = false;
     this.heartbeatCreateDenied = undefined;
+    this.heartbeatHandlerOpen = false;
+    this.heartbeatRetryAt = 0;
     // Tried again on each connection: a GRANT given since the last warning takes effect on reconnect.
     this.applierTableReadable = true;
 
@@ -299,27 +316,46 @@ export class MysqlDriver implements Driver {
     }
   }
 
-  /** The replicated heartbeat row; undefined when there is none, no table, or no SELECT on it. */
+  /**
+   * The replicated heartbeat row; undefined when there is none, no table, or no SELECT on it. Without
+   * --heartbeat a missing or unreadable table is normal: asked for again every HEARTBEAT_RETRY_MS,
+   * not in every collection.
+   */
   private async readHeartbeat(): Promise<HeartbeatRow | undefined> {
+    if (!this.heartbeatHandlerOpen) {
+      if (Date.now() < this.heartbeatRetryAt) return undefined;
+      try {
+        await this.query(HEARTBEAT_HANDLER_OPEN_SQL);
+        this.heartbeatHandlerOpen = true;
+      } catch (err) {
+        this.heartbeatCantOpen(err);
+        return undefined;
+      }
+    }
     try {
-      const row = parseHeartbeatRow(await this.query(HEARTBEAT_READ_SQL));
+      const row = parseHeartbeatRow(await this.query(HEARTBEAT_HANDLER_READ_SQL));
       this.heartbeatTableMissing = false;
       return row;
     } catch (err) {
-      if (isMissingTable(err)) {
-        this.heartbeatTableMissing = true;
-        return undefined;
-      }
-      if (!isDenied(err)) throw err;
-      if (!this.heartbeatDeniedWarned) {
-        this.heartbeatDeniedWarned = true;
-        this.opts.logger.warn(
-          `cannot read the heartbeat table ${HEARTBEAT_TABLE}: grant SELECT on it (docs/mysql.md)`,
-          { err: (err as Error).message },
-        );
-      }
+      if (!isHandlerGone(err)) throw err;
+      this.heartbeatHandlerOpen = false;
       return undefined;
     }
+  }
+
+  private heartbeatCantOpen(err: unknown): void {
+    const missing = isMissingTable(err);
+    if (!missing && !isDenied(err)) throw err;
+    this.heartbeatTableMissing = missing;
+    this.heartbeatRetryAt = this.opts.heartbeat ? 0 : Date.now() + HEARTBEAT_RETRY_MS;
+    if (missing || this.heartbeatDeniedWarned) return;
+    this.heartbeatDeniedWarned = true;
+    // Expected for the least-privilege user of default mode; in heartbeat mode, a set-up problem.
+    (this.opts.heartbeat ? this.opts.logger.warn : this.opts.logger.debug).call(
+      this.opts.logger,
+      `cannot read the heartbeat table ${HEARTBEAT_TABLE}: grant SELECT on it (docs/mysql.md); heartbeat writes, if any, count as writes`,
+      { err: (err as Error).message },
+    );
   }
 
   async observe(): Promise<Observation> {
@@ -333,8 +369,7 @@ export class MysqlDriver implements Driver {
     const isReplica = channels.length > 0;
     // After the counters and the position: a heartbeat committing in between is then seen in the
     // row's seq first, which drivers/shared/heartbeat-exclusion.ts carries over instead of counting it twice.
-    const heartbeat = this.heartbeatWanted ? await this.readHeartbeat() : undefined;
-    this.heartbeatRow = heartbeat;
+    const heartbeat = await this.readHeartbeat();
     const now = Date.now() / 1000;
 
     // In heartbeat mode the last applied transaction is mostly a heartbeat: the GTID rule below
@@ -355,34 +390,52 @@ export class MysqlDriver implements Driver {
       clientPosition === undefined ? undefined : this.position.observe(clientPosition, now);
     const writesAdvancedAt = writes === undefined ? undefined : this.writes.observe(writes, now);
 
+    const receivedAt = this.received.observe(channels, now);
     const seen = new Map<string, number>();
     const lags = channels.map((ch) => {
-      const last = ch.ioRunning === 'Yes' ? now : this.ioLastConnectedAt.get(ch.name);
+      const silent = linkSilent(ch, receivedAt.get(ch.name), now);
+      const last = ch.ioRunning === 'Yes' && !silent ? now : this.ioLastConnectedAt.get(ch.name);
       if (last !== undefined) seen.set(ch.name, last);
-      return channelLagSeconds(ch, last, now);
+      // A silent link was last healthy when it last received something, if that is earlier.
+      const lastHealthy = silent ? Math.min(last ?? now, receivedAt.get(ch.name) ?? now) : last;
+      return channelLagSeconds(ch, lastHealthy, now, silent);
     });
     // Channels that were removed (RESET SLAVE ALL) are forgotten: memory stays bounded.
     this.ioLastConnectedAt = seen;
 
     const words = nativeRoleWords(server);
-    const groupReplication = channels.some(isGroupReplicationChannel);
+    const readOnly =
+      isReadOnlySetting(vars.get('read_only')) || isReadOnlySetting(vars.get('super_read_only'));
+    const { role, reason } = nodeRole(channels, readOnly);
+    const nativeRole =
+      reason === 'group_replication'
+        ? 'group_replication'
+        : role === 'secondary'
+          ? words.secondary
+          : role === 'primary'
+            ? words.primary
+            : reason === 'stopped_writable'
+              ? `${words.secondary} (stopped, writable)`
+              : `${words.primary} (read_only)`;
     const connected = toNumber(status.get('Threads_connected'));
+    // MariaDB: each replica's binlog dump connection is in Threads_connected; it is no client.
+    const replicaLinks = toNumber(status.get('Slaves_connected')) ?? 0;
     return {
       datastore: 'mysql',
       version: vars.get('version') ?? server.version,
       nativeNodeId: nativeNodeId(vars),
       shards: [
         {
-          // Group Replication's members all show its channels; their roles live elsewhere.
-          role: groupReplication ? 'unknown' : isReplica ? 'secondary' : 'primary',
-          nativeRole: groupReplication ? 'group_replication' : isReplica ? words.secondary : words.primary,
-          lagSeconds: isReplica && !groupReplication ? worstLagSeconds(lags) : undefined,
+          role,
+          nativeRole,
+          lagSeconds: role === 'secondary' ? worstLagSeconds(lags) : undefined,
           lastOperationTimestampSeconds: applied ?? (offset ? positionAdvancedAt : writesAdvancedAt),
           commitOffset: offset,
+          heartbeat: heartbeat?.record,
         },
       ],
       performance: {
-        clientsConnected: connected === undefined ? undefined : Math.max(0, connected - 1),
+        clientsConnected: connected === undefined ? undefined : Math.max(0, connected - 1 - replicaLinks),
         readsTotal: reads === undefined ? undefined : Math.max(0, reads - ownSelectsCounted),
         writesTotal: writes,
       },
@@ -412,6 +465,6 @@ export class MysqlDriver implements Driver {
   }
 }
 
-export function createDriver(opts: DriverOptions): Driver {
+export function createDriver(opts: DriverOptions): MysqlDriver {
   return new MysqlDriver(opts);
 }

@@ -6,7 +6,7 @@
  * like any write (statement- or row-based: the statement is deterministic).
  */
 import type { HeartbeatRecord } from '../../core/model';
-import { toNumber } from './parse';
+import { parseUtcDatetime, toNumber } from './parse';
 
 export const HEARTBEAT_DATABASE = 'datastore_exporter';
 export const HEARTBEAT_TABLE = `${HEARTBEAT_DATABASE}.heartbeat`;
@@ -63,10 +63,16 @@ export function heartbeatUpsertSql(shardId: string | undefined, record: Heartbea
   );
 }
 
-/** Reads the whole dataset's row; UNIX_TIMESTAMP under time_zone '+00:00' reads the UTC value back. */
-export const HEARTBEAT_READ_SQL =
-  `SELECT UNIX_TIMESTAMP(ts) AS ts, writer, seq FROM ${HEARTBEAT_TABLE} ` +
-  `WHERE shard = ${sqlString(WHOLE_DATASET_KEY)}`;
+/**
+ * Every exporter reads the row through a HANDLER, not a SELECT: HANDLER reads count in Com_ha_read,
+ * not in Com_select, so no exporter's heartbeat reads (in heartbeat mode or not) show up as client
+ * reads in another exporter's reads_total. The handler is opened once per connection (it needs
+ * SELECT on the table, like a SELECT would) and read by primary key in each collection; DDL on the
+ * table closes it implicitly (the read then fails with ER_UNKNOWN_TABLE and it is opened again).
+ */
+export const HEARTBEAT_HANDLER = 'datastore_exporter_heartbeat';
+export const HEARTBEAT_HANDLER_OPEN_SQL = `HANDLER ${HEARTBEAT_TABLE} OPEN AS ${HEARTBEAT_HANDLER}`;
+export const HEARTBEAT_HANDLER_READ_SQL = `HANDLER ${HEARTBEAT_HANDLER} READ \`PRIMARY\` = (${sqlString(WHOLE_DATASET_KEY)})`;
 
 export interface HeartbeatRow {
   record: HeartbeatRecord;
@@ -74,11 +80,15 @@ export interface HeartbeatRow {
   seq: number;
 }
 
-/** The row of HEARTBEAT_READ_SQL, or undefined for none (or anything malformed). */
+/**
+ * The row of HEARTBEAT_HANDLER_READ_SQL, or undefined for none (or anything malformed). `ts` comes
+ * as the DATETIME text (stored as UTC, see heartbeatUpsertSql), or as Unix seconds.
+ */
 export function parseHeartbeatRow(rows: Record<string, unknown>[]): HeartbeatRow | undefined {
   const row = rows[0];
   if (!row) return undefined;
-  const ts = toNumber(row['ts']);
+  const rawTs = row['ts'];
+  const ts = typeof rawTs === 'string' && rawTs.includes('-') ? parseUtcDatetime(rawTs) : toNumber(rawTs);
   const seq = toNumber(row['seq']);
   const writer = row['writer'];
   if (ts === undefined || seq === undefined) return undefined;

@@ -103,6 +103,18 @@ export interface ReplicaChannel {
   sqlDelay?: number;
   lastIoError?: string;
   lastSqlError?: string;
+  /**
+   * What the IO (receiver) thread has received so far, as an opaque mark that changes with every
+   * event received: `<Master_Log_File>:<Read_Master_Log_Pos>` (both flavours' classic columns).
+   */
+  receivedMark?: string;
+  /** Slave_received_heartbeats (MariaDB): the source's heartbeats received on this channel. */
+  receivedHeartbeats?: number;
+  /**
+   * Slave_heartbeat_period (MariaDB; MASTER_HEARTBEAT_PERIOD, slave_net_timeout/2 by default): the
+   * source sends a heartbeat after this many idle seconds, so a healthy link is never silent longer.
+   */
+  heartbeatPeriodSeconds?: number;
 }
 
 /**
@@ -128,7 +140,16 @@ export function normalizeReplicaStatusRow(row: Record<string, unknown>): Replica
     sqlDelay: toNumber(column(row, 'SQL_Delay')),
     lastIoError: errorText(column(row, 'Last_IO_Error')),
     lastSqlError: errorText(column(row, 'Last_SQL_Error')),
+    receivedMark: receivedMark(row),
+    receivedHeartbeats: toNumber(column(row, 'Slave_received_heartbeats')),
+    heartbeatPeriodSeconds: toNumber(column(row, 'Slave_heartbeat_period')),
   };
+}
+
+function receivedMark(row: Record<string, unknown>): string | undefined {
+  const file = toText(column(row, 'Source_Log_File', 'Master_Log_File'));
+  const pos = toText(column(row, 'Read_Source_Log_Pos', 'Read_Master_Log_Pos'));
+  return file === undefined && pos === undefined ? undefined : `${file ?? ''}:${pos ?? ''}`;
 }
 
 /** Group Replication's own channels appear in SHOW REPLICA STATUS but are not source/replica links. */
@@ -139,25 +160,111 @@ export function isGroupReplicationChannel(channel: ReplicaChannel): boolean {
 /**
  * The lag of one channel, honest about Seconds_Behind_*'s holes:
  *  - SQL (applier) thread not running: the server says NULL and nothing else is known: undefined.
- *  - IO (receiver) thread connected ('Yes'): the server's Seconds_Behind_* (how old the event being
- *    applied is; 0 when everything received is applied).
- *  - IO thread not connected ('No', 'Connecting'): Seconds_Behind_* is NULL (MariaDB, and MySQL once
- *    the relay log is drained) or measures only the relay log already received, which hides the
- *    outage. Reported instead: seconds since the exporter last saw the IO thread connected
- *    (`ioLastConnectedAt`), an upper bound on how stale the replica can be, like the Redis driver's
- *    link-down time; or the server's value if that is larger. Unknown (undefined) if the exporter
- *    never saw the channel connected.
+ *  - IO (receiver) thread connected ('Yes') and the link not silent: the server's Seconds_Behind_*
+ *    (how old the event being applied is; 0 when everything received is applied). It measures the
+ *    applier only: time the events spent on the network is not in it (docs/mysql.md).
+ *  - IO thread not connected ('No', 'Connecting'), or connected but SILENT (nothing received, not
+ *    even a heartbeat, for longer than the source's heartbeat period allows: see linkSilent):
+ *    Seconds_Behind_* is NULL (MariaDB, and MySQL once the relay log is drained) or 0, or measures
+ *    only the relay log already received, which hides the outage. Reported instead: seconds since
+ *    the link was last seen healthy (`lastHealthyAt`: connected, or last receiving), an upper bound
+ *    on how stale the replica can be, like the Redis driver's link-down time; or the server's value
+ *    if that is larger. Unknown (undefined) if the exporter never saw the link healthy. For a silent
+ *    link, "last receiving" is when the exporter first saw the last thing received: up to one
+ *    collection after it arrived, so the lag is then a lower bound, at most one interval short.
  */
 export function channelLagSeconds(
   channel: ReplicaChannel,
-  ioLastConnectedAt: number | undefined,
+  lastHealthyAt: number | undefined,
   nowSeconds: number,
+  silent = false,
 ): number | undefined {
   if (channel.sqlRunning !== 'Yes') return undefined;
-  if (channel.ioRunning === 'Yes') return channel.secondsBehind;
-  if (ioLastConnectedAt === undefined) return undefined;
-  const outage = Math.max(0, Math.round(nowSeconds - ioLastConnectedAt));
+  if (channel.ioRunning === 'Yes' && !silent) return channel.secondsBehind;
+  if (lastHealthyAt === undefined) return undefined;
+  // Fractional: the exporter's own clock measures it, finer than the server's whole seconds.
+  const outage = Math.max(0, nowSeconds - lastHealthyAt);
   return Math.max(outage, channel.secondsBehind ?? 0);
+}
+
+/**
+ * Slack on top of the heartbeat period before a connected link is called silent: the source's
+ * timer, the network and the exporter's sampling (one collection) all add a little.
+ */
+export function silenceMarginSeconds(heartbeatPeriodSeconds: number): number {
+  return 1 + heartbeatPeriodSeconds / 10;
+}
+
+/**
+ * A connected IO thread that has received nothing (no event, no heartbeat) for longer than the
+ * source's heartbeat period plus a margin: a healthy link cannot be that quiet, the receiver or the
+ * path to the source is stalled (the IO thread itself only notices after slave_net_timeout).
+ * Unknown (false) without a heartbeat period (0: heartbeats off; MySQL does not show it here).
+ */
+export function linkSilent(
+  channel: ReplicaChannel,
+  lastReceivedAt: number | undefined,
+  nowSeconds: number,
+): boolean {
+  const period = channel.heartbeatPeriodSeconds;
+  if (channel.ioRunning !== 'Yes' || !period || period <= 0 || lastReceivedAt === undefined) return false;
+  return nowSeconds - lastReceivedAt > period + silenceMarginSeconds(period);
+}
+
+/**
+ * Per channel, when the exporter first saw its IO thread receive something new (the received
+ * position or the heartbeat count moved). Channels not in the latest round are forgotten.
+ */
+export class ReceiveWatch {
+  private seen = new Map<string, { mark: string; at: number }>();
+
+  observe(channels: readonly ReplicaChannel[], nowSeconds: number): Map<string, number> {
+    const next = new Map<string, { mark: string; at: number }>();
+    for (const ch of channels) {
+      const mark = `${ch.receivedMark ?? ''}|${ch.receivedHeartbeats ?? ''}`;
+      const last = this.seen.get(ch.name);
+      next.set(ch.name, last && last.mark === mark ? last : { mark, at: nowSeconds });
+    }
+    this.seen = next;
+    return new Map([...next].map(([name, { at }]) => [name, at]));
+  }
+}
+
+/** @@read_only / @@super_read_only as a boolean: anything but OFF / 0 (MariaDB 11 adds NO_LOCK...). */
+export function isReadOnlySetting(value: string | undefined): boolean {
+  return value !== undefined && !/^(OFF|0|)$/i.test(value.trim());
+}
+
+/** A channel that is replicating, or trying to: its applier runs or its receiver connects. */
+export function channelReplicating(channel: ReplicaChannel): boolean {
+  return channel.sqlRunning === 'Yes' || /^(Yes|Connecting|Preparing)$/.test(channel.ioRunning);
+}
+
+/**
+ * The node's role from its replication channels and read_only (docs/mysql.md "Role"):
+ *  - Group Replication channels: unknown (the roles live elsewhere);
+ *  - a channel that replicates (or tries to): secondary, whatever read_only says;
+ *  - channels, all stopped: secondary if read_only (a paused replica), else unknown (it accepts
+ *    writes and replicates nothing: a manual failover in progress, or two primaries);
+ *  - no channel: primary, or unknown with read_only (it accepts no writes and replicates nothing:
+ *    a demoted or fenced node).
+ */
+export function nodeRole(
+  channels: readonly ReplicaChannel[],
+  readOnly: boolean,
+): {
+  role: 'primary' | 'secondary' | 'unknown';
+  reason:
+    'group_replication' | 'replicating' | 'stopped' | 'source' | 'read_only_source' | 'stopped_writable';
+} {
+  if (channels.some(isGroupReplicationChannel)) return { role: 'unknown', reason: 'group_replication' };
+  if (channels.length > 0) {
+    if (channels.some(channelReplicating)) return { role: 'secondary', reason: 'replicating' };
+    return readOnly
+      ? { role: 'secondary', reason: 'stopped' }
+      : { role: 'unknown', reason: 'stopped_writable' };
+  }
+  return readOnly ? { role: 'unknown', reason: 'read_only_source' } : { role: 'primary', reason: 'source' };
 }
 
 /**
@@ -232,8 +339,16 @@ export const WRITE_COUNTERS = [
 /** Reads: Com_select, plus Qcache_hits (a SELECT answered by the query cache does not count in Com_select). */
 export const READ_COUNTERS = ['Com_select', 'Qcache_hits'] as const;
 
-/** Every SHOW GLOBAL STATUS variable the driver reads. */
-export const STATUS_VARIABLES = ['Threads_connected', ...READ_COUNTERS, ...WRITE_COUNTERS];
+/**
+ * Every SHOW GLOBAL STATUS variable the driver reads. Slaves_connected (MariaDB): replicas connected
+ * to this node, whose binlog dump connections Threads_connected counts.
+ */
+export const STATUS_VARIABLES = [
+  'Threads_connected',
+  'Slaves_connected',
+  ...READ_COUNTERS,
+  ...WRITE_COUNTERS,
+];
 
 /**
  * Reads and writes from SHOW GLOBAL STATUS, as name -> value. Counters missing on a flavour (Qcache_hits
@@ -294,6 +409,9 @@ export const GLOBAL_VARIABLES = [
   'hostname',
   'port',
   'log_bin',
+  // The role reads them: a node that takes no writes, or one that takes writes and replicates nothing.
+  'read_only',
+  'super_read_only',
   // MariaDB: the GTID of the last transaction per domain, replicated or written locally.
   'gtid_current_pos',
   // MySQL: GTIDs on, and the set of all transactions executed here.

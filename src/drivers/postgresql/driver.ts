@@ -1,7 +1,8 @@
 /**
  * PostgreSQL driver (primary and physical streaming standbys), over ONE pg.Client session that is
  * read-only, has a statement_timeout equal to the collection timeout, and names itself
- * 'datastore-exporter' (drivers/postgresql/connection.ts). One collection = one SELECT (one round trip).
+ * 'datastore-exporter' (drivers/postgresql/connection.ts). One collection = one SELECT (one round
+ * trip: drivers/postgresql/status.ts).
  *
  * Mapping (docs/postgresql.md):
  *  - version: server_version as the server reports it ('15.18 (Debian 15.18-0+deb12u1)').
@@ -10,165 +11,65 @@
  *  - node id: PostgreSQL has no stable per-node id (the system identifier is the cluster's), so the
  *    core's rules apply (--node-id, else host:port).
  *  - Role: pg_is_in_recovery() -> secondary (cascading standbys too), else primary.
- *  - Lag (standby only): drivers/postgresql/parse.ts StandbyLag -- 0 while streaming with everything
- *    received replayed, else seconds since the standby was last known current. Never a fake 0.
+ *  - Lag (standby only): drivers/postgresql/parse.ts StandbyLag -- the transit time of the primary's
+ *    last message while streaming with everything received replayed, else seconds since the standby
+ *    was last known current. Never a fake 0.
  *  - Last operation: standby: pg_last_xact_replay_timestamp(). Primary: pg_last_committed_xact() when
- *    track_commit_timestamp is on, else the time writes_total was first seen to advance. Not the WAL
+ *    track_commit_timestamp is on; else when a write transaction was first seen to end (the xid
+ *    counter: WriteTransactionWatch) or writes_total to advance, whichever is later. Not the WAL
  *    position: checkpoints, standby snapshots, autovacuum and even reads (page pruning, hint-bit
  *    full-page images) write WAL without any client writing data.
  *  - Commit offset: WAL position in bytes ('lsn'): pg_current_wal_lsn() on a primary,
  *    pg_last_wal_replay_lsn() on a standby.
- *  - Clients: client backends in pg_stat_activity minus the exporter's own.
- *  - Reads: sum of pg_stat_database.tup_returned; writes: sum of tup_inserted + tup_updated +
+ *  - Clients: client backends in pg_stat_activity minus the exporter's own (WAL senders and other
+ *    background processes are not client backends).
+ *  - Reads: client read statements counted by pg_stat_statements where it is usable (>= 1.9, loaded,
+ *    created in the database the exporter connects to), else transactions that wrote nothing (no
+ *    transaction id); both without the exporter's own. Writes: sum of tup_inserted + tup_updated +
  *    tup_deleted (rows, over all databases). A standby counts only what its own clients do, so its
  *    writes_total stays flat: replayed WAL is not executed as row operations there.
  *
- * Heartbeat mode (drivers/postgresql/heartbeat.ts): the primary upserts one row of
- * datastore_exporter.heartbeat in a read-write transaction of its own; every node reads the row in
- * its status query (no extra round trip once the table is known to be readable), and the core turns
- * it into lag. The heartbeat's own writes are kept out of writes_total (the table's n_tup_* in the
- * same statement) and out of last-op (primary: the heartbeat's xid; standby: the heartbeat row says
- * when it was written and what the primary's last client write was).
+ * Heartbeat traffic (drivers/postgresql/heartbeat.ts) is kept out of the numbers by every exporter,
+ * with --heartbeat or not (the table is fixed): the heartbeat table's rows out of writes_total (its
+ * n_tup_* in the same statement, readable by anyone), and, where the role may read the row (read in
+ * the status statement once the table is known to be readable), heartbeats out of last-op (primary:
+ * the heartbeat's xid; standby: the row says when it was written and what the primary's last client
+ * write was). Heartbeat mode adds the writes, on the primary, in a read-write transaction of their own.
  */
-import { Client, escapeLiteral } from 'pg';
-import { AdvanceTracker } from '../shared/advance-tracker';
+import { Client } from 'pg';
 import type {
-  Driver,
   DriverOptions,
+  HeartbeatDriver,
   HeartbeatRecord,
   HeartbeatStore,
   MemberList,
   Observation,
 } from '../../core/model';
+import { AdvanceTracker } from '../shared/advance-tracker';
+import { ContinuingCounter } from '../shared/continuing-counter';
 import { CounterWithoutHeartbeats } from '../shared/heartbeat-exclusion';
 import { clientConfig } from './connection';
 import {
-  HEARTBEAT_SCHEMA,
+  ADD_SEQ_COLUMN,
   HEARTBEAT_TABLE,
-  WHOLE_DATASET_KEY,
   heartbeatWriteSql,
   standbyLastOperation,
   type HeartbeatRow,
 } from './heartbeat';
 import { MEMBERS_QUERY, postgresMembers, type MembersRow } from './members';
-import { StandbyLag, parseLsn } from './parse';
-
-/** The row of the status query; pg returns bool/int4/float8 as JS values, text (and NULL) as is. */
-interface StatusRow {
-  version: string;
-  system_identifier: string;
-  in_recovery: boolean;
-  lsn: string | null;
-  receive_lsn: string | null;
-  replay_lsn: string | null;
-  last_replayed_commit: number | null;
-  wal_receiver_status: string | null;
-  /** Absent in the 'read' variant (last_commit_xact instead). */
-  last_commit?: number | null;
-  server_now: number;
-  clients: number;
-  reads: string | null;
-  writes: string | null;
-}
-
-/** The extra columns of the status query in heartbeat mode (HeartbeatColumns 'probe' and 'read'). */
-interface HeartbeatStatusRow extends StatusRow {
-  /** The heartbeat table exists and this role may read it; NULL when it does not exist. */
-  heartbeat_readable: boolean | null;
-  // 'read' only (NULL when no row was written yet):
-  heartbeat_ts?: number | null;
-  heartbeat_writer?: string | null;
-  heartbeat_server_time?: number | null;
-  heartbeat_last_write?: number | null;
-  heartbeat_xid?: string | null;
-  /** Rows the heartbeat table was written (n_tup_ins + n_tup_upd + n_tup_del), to subtract from writes. */
-  heartbeat_writes?: string | null;
-  /**
-   * 'read' only, instead of last_commit: [time, xid] of pg_last_committed_xact() from ONE call (two
-   * calls could straddle a commit and pair one transaction's time with another's xid).
-   */
-  last_commit_xact?: (string | null)[] | null;
-}
-
-/**
- * What the status query adds for heartbeat mode: 'off' (not in heartbeat mode: STATUS_QUERY),
- * 'probe' (does the heartbeat table exist, may we read it? -- no error either way) or 'read' (the
- * table is known to be readable: the replicated row in the same statement, no extra round trip).
- */
-export type HeartbeatColumns = 'off' | 'probe' | 'read';
-
-const LAST_COMMIT_CONDITION = `NOT pg_is_in_recovery() AND current_setting('track_commit_timestamp')::bool`;
-
-/**
- * Everything in one statement, so one collection is one round trip and every value comes from the
- * same moment. Times are Unix seconds on the SERVER's clock (clock_timestamp()), so lag does not
- * depend on the exporter's clock. Counters are summed as numeric and sent as text: bigint sums can
- * exceed what pg would parse safely. Uncorrelated subqueries run as InitPlans only when their CASE
- * branch is taken, so pg_current_wal_lsn() (an error during recovery) and pg_last_committed_xact()
- * (an error while track_commit_timestamp is off) are never called where they would fail.
- * Privileges: all of it is readable by a role with pg_monitor (docs/postgresql.md); heartbeat mode
- * adds SELECT on the heartbeat table, which 'probe' checks before 'read' relies on it.
- */
-export function statusQuery(heartbeat: HeartbeatColumns): string {
-  // In 'read', the xid of the last commit tells whether it was our heartbeat.
-  const lastCommit =
-    heartbeat === 'read'
-      ? `CASE WHEN ${LAST_COMMIT_CONDITION}
-    THEN (SELECT ARRAY[extract(epoch FROM "timestamp")::float8::text, xid::text] FROM pg_last_committed_xact())
-  END AS last_commit_xact`
-      : `CASE WHEN ${LAST_COMMIT_CONDITION}
-    THEN extract(epoch FROM (SELECT "timestamp" FROM pg_last_committed_xact()))::float8
-  END AS last_commit`;
-  let heartbeatColumns = '';
-  let heartbeatJoins = '';
-  if (heartbeat === 'probe') {
-    // By name in the catalogs, not to_regclass(): that raises an error on a schema without USAGE.
-    heartbeatColumns = `,
-  (SELECT has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = '${HEARTBEAT_SCHEMA}' AND c.relname = 'heartbeat') AS heartbeat_readable`;
-  } else if (heartbeat === 'read') {
-    heartbeatColumns = `,
-  true AS heartbeat_readable,
-  extract(epoch FROM hb.ts)::float8 AS heartbeat_ts,
-  hb.writer AS heartbeat_writer,
-  extract(epoch FROM hb.server_time)::float8 AS heartbeat_server_time,
-  extract(epoch FROM hb.last_write)::float8 AS heartbeat_last_write,
-  hb.xmin::text AS heartbeat_xid,
-  (SELECT (n_tup_ins + n_tup_upd + n_tup_del)::text FROM pg_stat_all_tables
-    WHERE relid = '${HEARTBEAT_TABLE}'::regclass) AS heartbeat_writes`;
-    heartbeatJoins = `
-LEFT JOIN (SELECT ts, writer, server_time, last_write, xmin FROM ${HEARTBEAT_TABLE}
-  WHERE shard = ${escapeLiteral(WHOLE_DATASET_KEY)}) AS hb ON true`;
-  }
-  return `
-SELECT
-  current_setting('server_version') AS version,
-  (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
-  pg_is_in_recovery() AS in_recovery,
-  (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn,
-  pg_last_wal_receive_lsn()::text AS receive_lsn,
-  pg_last_wal_replay_lsn()::text AS replay_lsn,
-  extract(epoch FROM pg_last_xact_replay_timestamp())::float8 AS last_replayed_commit,
-  (SELECT status FROM pg_stat_wal_receiver) AS wal_receiver_status,
-  ${lastCommit},
-  extract(epoch FROM clock_timestamp())::float8 AS server_now,
-  (SELECT count(*) FROM pg_stat_activity
-    WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())::int AS clients,
-  totals.reads::text AS reads,
-  totals.writes::text AS writes${heartbeatColumns}
-FROM (
-  SELECT sum(tup_returned) AS reads, sum(tup_inserted + tup_updated + tup_deleted) AS writes
-  FROM pg_stat_database
-) AS totals${heartbeatJoins}`;
-}
-
-/** The status query outside heartbeat mode. */
-export const STATUS_QUERY = statusQuery('off');
+import { StandbyLag, WriteTransactionWatch, parseLsn, parseSnapshot } from './parse';
+import {
+  SERVER_FEATURES_SQL,
+  statementsProbeSql,
+  statusQuery,
+  type HeartbeatColumns,
+  type ServerFeatures,
+  type StatusRow,
+} from './status';
 
 /** A numeric sent as text, as a number; undefined for NULL or anything unparseable. */
-function numeric(text: string | null): number | undefined {
-  if (text === null) return undefined;
+function numeric(text: string | null | undefined): number | undefined {
+  if (text === null || text === undefined) return undefined;
   const n = Number(text);
   return Number.isFinite(n) ? n : undefined;
 }
@@ -194,7 +95,13 @@ function latest(a: number | undefined, b: number | undefined): number | undefine
   return Math.max(a, b);
 }
 
-export class PostgresDriver implements Driver {
+/** pg_stat_statements >= 1.9 (PostgreSQL 14) has the `toplevel` column the read count relies on. */
+function statementsVersionUsable(version: string): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  return major! > 1 || (major === 1 && minor! >= 9);
+}
+
+export class PostgresDriver implements HeartbeatDriver {
   private client?: Client;
   /** Survive reconnects: what was seen before a dropped connection is still true. */
   private readonly standbyLag = new StandbyLag();
@@ -203,20 +110,40 @@ export class PostgresDriver implements Driver {
   private readonly clientWrites = new CounterWithoutHeartbeats();
   private systemIdentifier?: string;
 
-  // Heartbeat mode (docs/postgresql.md "Heartbeat mode"). The core calls heartbeat.read() after each
-  // observe() only in heartbeat mode: the first call switches the status query to probing for the
-  // table, and once it is readable, to reading the row in the same statement (no extra round trip).
-  private heartbeatWanted = false;
+  // reads_total: one published counter, whichever source feeds it (a change of source is a new
+  // baseline, never a jump).
+  private readonly reads = new ContinuingCounter();
+  private readSource?: 'statements' | 'transactions';
+  /** Transactions ended, minus those that wrote (xids) and the exporter's own. */
+  private readonly readTransactions = new CounterWithoutHeartbeats();
+  /** The exporter's own transactions that wrote nothing: its statements other than heartbeats. */
+  private ownTransactions = 0;
+  /** Write transactions (xids assigned) seen on a primary, counted from the xid counter's moves. */
+  private writeTransactions = 0;
+  private lastNextXid?: bigint;
+  /** Where pg_stat_statements can be read, checked on each connection. */
+  private statementsSchema?: string;
+  /** PostgreSQL >= 15: the status statement asks the session to publish its statistics at once. */
+  private forceStatsFlush = false;
+  /** PostgreSQL >= 14: sessions started are counted (their log-in transactions are no reads). */
+  private sessions = false;
+
+  // Last operation on a primary without commit timestamps.
+  private readonly writeWatch = new WriteTransactionWatch();
+  private writeSeenAt?: number;
+  /** Heartbeats this exporter wrote (each is one transaction with an xid). */
+  private ownHeartbeats = 0;
+
+  // Heartbeat traffic (docs/postgresql.md "Heartbeat mode"): the status statement probes for the
+  // heartbeat table until it is readable, then reads its row in the same statement.
   private heartbeatReadable = false;
-  /** The replicated heartbeat row as the latest collection read it. */
-  private heartbeatRow?: HeartbeatRow;
   /** Set when the role may not create the missing table: writes wait for an operator to create it. */
   private heartbeatCreateDenied?: string;
   /** Primary: the last operation reported, written into each heartbeat for the standbys (last_write). */
   private primaryLastOperation?: number;
   /** Primary with commit timestamps: the latest commit seen that was not a heartbeat. */
   private lastClientCommit?: number;
-  /** Standby in heartbeat mode: the latest last-op reported (its two sources trail each other). */
+  /** Standby with a heartbeat row: the latest last-op reported (its two sources trail each other). */
   private standbyLastOpSeen?: number;
 
   constructor(private readonly opts: DriverOptions) {
@@ -226,11 +153,6 @@ export class PostgresDriver implements Driver {
 
   readonly heartbeat: HeartbeatStore = {
     write: (shardId, record) => this.writeHeartbeat(shardId, record),
-    read: async () => {
-      // Only the whole dataset exists here; the row came with the latest collection's status query.
-      this.heartbeatWanted = true;
-      return this.heartbeatRow?.record;
-    },
   };
 
   async connect(): Promise<void> {
@@ -244,6 +166,28 @@ export class PostgresDriver implements Driver {
     // Tried again on each connection: a GRANT given since the last failure takes effect on reconnect.
     this.heartbeatCreateDenied = undefined;
     await client.connect();
+    this.ownTransactions++;
+    const features = (await client.query<ServerFeatures>(SERVER_FEATURES_SQL)).rows[0];
+    this.forceStatsFlush = (features?.version_num ?? 0) >= 150000;
+    this.sessions = (features?.version_num ?? 0) >= 140000;
+    this.statementsSchema = features ? await this.findStatements(client, features) : undefined;
+  }
+
+  /** The schema of a usable pg_stat_statements in this database, or undefined (reads fall back). */
+  private async findStatements(client: Client, features: ServerFeatures): Promise<string | undefined> {
+    const schema = features.statements_schema;
+    if (schema === null || !statementsVersionUsable(features.statements_version ?? '')) return undefined;
+    this.ownTransactions++;
+    try {
+      // Not loaded via shared_preload_libraries, or not readable: an error, and the fallback.
+      await client.query(statementsProbeSql(schema));
+      return schema;
+    } catch (err) {
+      this.opts.logger.debug('pg_stat_statements is installed but cannot be read: reads count transactions', {
+        err: (err as Error).message,
+      });
+      return undefined;
+    }
   }
 
   async close(): Promise<void> {
@@ -267,13 +211,19 @@ export class PostgresDriver implements Driver {
     // Known to be missing and not ours to create: do not bother the server (and its log) each time.
     if (this.heartbeatCreateDenied && !this.heartbeatReadable) throw new Error(this.heartbeatCreateDenied);
     try {
-      await client.query(heartbeatWriteSql(shardId, record, this.primaryLastOperation));
+      await this.heartbeatQuery(client, heartbeatWriteSql(shardId, record, this.primaryLastOperation));
       return;
     } catch (err) {
+      if (sqlState(err) === '42703') {
+        // undefined_column: a table made before it had seq.
+        throw new Error(
+          `heartbeat table ${HEARTBEAT_TABLE} has no seq column: run once on the primary: ${ADD_SEQ_COLUMN} (docs/postgresql.md)`,
+        );
+      }
       if (!isMissingTable(err)) throw err;
     }
     try {
-      await client.query(heartbeatWriteSql(shardId, record, this.primaryLastOperation, true));
+      await this.heartbeatQuery(client, heartbeatWriteSql(shardId, record, this.primaryLastOperation, true));
       this.heartbeatCreateDenied = undefined;
       this.opts.logger.info('created the heartbeat table', { table: HEARTBEAT_TABLE });
     } catch (err) {
@@ -285,28 +235,53 @@ export class PostgresDriver implements Driver {
     }
   }
 
-  /** The status query in the variant heartbeat mode calls for; falls back to 'probe' if 'read' fails. */
-  private async status(client: Client): Promise<{ row: HeartbeatStatusRow; columns: HeartbeatColumns }> {
-    let columns: HeartbeatColumns = !this.heartbeatWanted ? 'off' : this.heartbeatReadable ? 'read' : 'probe';
-    let row: HeartbeatStatusRow | undefined;
+  /** A heartbeat write: a transaction with an xid when it commits, a read-only one when it fails. */
+  private async heartbeatQuery(client: Client, sql: string): Promise<void> {
     try {
-      row = (await client.query<HeartbeatStatusRow>(statusQuery(columns))).rows[0];
+      await client.query(sql);
+      this.ownHeartbeats++;
+    } catch (err) {
+      this.ownTransactions++;
+      throw err;
+    }
+  }
+
+  /** The status statement, reading the heartbeat row once it is known to be readable. */
+  private async status(client: Client): Promise<{ row: StatusRow; columns: HeartbeatColumns }> {
+    let columns: HeartbeatColumns = this.heartbeatReadable ? 'read' : 'probe';
+    const { statementsSchema, forceStatsFlush, sessions } = this;
+    let row: StatusRow | undefined;
+    try {
+      this.ownTransactions++;
+      row = (
+        await client.query<StatusRow>(
+          statusQuery({ heartbeat: columns, statementsSchema, forceStatsFlush, sessions }),
+        )
+      ).rows[0];
     } catch (err) {
       // The table was dropped, or SELECT on it revoked, since the last probe: probe again.
       if (columns !== 'read' || !isMissingOrDenied(err)) throw err;
       columns = 'probe';
-      row = (await client.query<HeartbeatStatusRow>(statusQuery(columns))).rows[0];
+      this.ownTransactions++;
+      row = (
+        await client.query<StatusRow>(
+          statusQuery({ heartbeat: columns, statementsSchema, forceStatsFlush, sessions }),
+        )
+      ).rows[0];
     }
     if (!row) throw new Error('postgresql status query returned no row');
-    if (columns !== 'off') {
-      const readable = row.heartbeat_readable === true;
-      if (row.heartbeat_readable === false && this.heartbeatReadable !== readable) {
-        this.opts.logger.warn(
-          `heartbeat table ${HEARTBEAT_TABLE} exists but this role may not read it: grant USAGE on the schema and SELECT on the table (docs/postgresql.md)`,
-        );
-      }
-      this.heartbeatReadable = readable;
+    const access = row.heartbeat_access;
+    const readable = access === 'readable';
+    if ((access === 'denied' || access === 'outdated') && this.heartbeatReadable !== readable) {
+      // Another exporter's heartbeats then count in last-op (not in writes_total).
+      (this.opts.heartbeat ? this.opts.logger.warn : this.opts.logger.info).call(
+        this.opts.logger,
+        access === 'denied'
+          ? `heartbeat table ${HEARTBEAT_TABLE} exists but this role may not read it: grant USAGE on the schema and SELECT on the table (docs/postgresql.md)`
+          : `heartbeat table ${HEARTBEAT_TABLE} has no seq column: run once on the primary: ${ADD_SEQ_COLUMN} (docs/postgresql.md)`,
+      );
     }
+    this.heartbeatReadable = readable;
     return { row, columns };
   }
 
@@ -315,24 +290,29 @@ export class PostgresDriver implements Driver {
     if (!client) throw new Error('postgresql connection is not open');
     const { row, columns } = await this.status(client);
 
-    if (row.system_identifier !== this.systemIdentifier) {
+    const otherCluster = row.system_identifier !== this.systemIdentifier;
+    if (otherCluster) {
       // Another cluster behind the same address (rebuilt, restored): what we saw is not about it.
       this.systemIdentifier = row.system_identifier;
       this.standbyLag.reset();
+      this.writeWatch.reset();
+      this.writeSeenAt = undefined;
+      this.lastNextXid = undefined;
       this.lastClientCommit = undefined;
       this.standbyLastOpSeen = undefined;
     }
     const heartbeat = columns === 'read' ? heartbeatRowOf(row) : undefined;
-    this.heartbeatRow = heartbeat;
 
     const now = row.server_now;
     const rawWrites = numeric(row.writes);
-    // Heartbeat mode: the heartbeat table's own rows are no client writes (exact: same statement).
+    // The heartbeat table's own rows are no client writes (exact: same statement).
     const writesTotal =
       rawWrites === undefined
         ? undefined
-        : this.clientWrites.observe(rawWrites, numeric(row.heartbeat_writes ?? null));
+        : this.clientWrites.observe(rawWrites, numeric(row.heartbeat_writes));
     const writesAdvancedAt = writesTotal === undefined ? undefined : this.writes.observe(writesTotal, now);
+    const snapshot = row.in_recovery ? undefined : parseSnapshot(row.snapshot);
+    const readsTotal = this.readsTotal(row, snapshot?.nextXid, otherCluster);
     const lsn = parseLsn(row.lsn);
 
     let lagSeconds: number | undefined;
@@ -344,6 +324,10 @@ export class PostgresDriver implements Driver {
         replayLsn: parseLsn(row.replay_lsn),
         lastReplayedCommitSeconds: row.last_replayed_commit ?? undefined,
         streaming: row.wal_receiver_status === 'streaming',
+        lastMsgSendSeconds: row.wal_last_msg_send ?? undefined,
+        lastMsgReceiptSeconds: row.wal_last_msg_receipt ?? undefined,
+        walReceiverTimeoutSeconds:
+          row.wal_receiver_timeout_ms === null ? undefined : row.wal_receiver_timeout_ms / 1000,
       });
       if (heartbeat) {
         // The last replayed commit is usually a heartbeat now: see standbyLastOperation().
@@ -356,14 +340,26 @@ export class PostgresDriver implements Driver {
         lastOperation = row.last_replayed_commit ?? undefined;
       }
       this.primaryLastOperation = undefined;
+      this.writeWatch.reset();
+      this.writeSeenAt = undefined;
     } else {
       this.standbyLag.reset();
       this.standbyLastOpSeen = undefined;
       const commit = lastCommitOf(row);
       if (commit === undefined) {
-        lastOperation = writesAdvancedAt;
+        // Without commit timestamps: the xid counter sees a write within one collection, even when
+        // its session is still busy; writes_total (published by sessions when idle) backs it up.
+        const writeEnded =
+          snapshot !== undefined &&
+          this.writeWatch.observe({
+            ...snapshot,
+            heartbeats: columns === 'read' ? (heartbeat?.seq ?? 0) : undefined,
+            ownHeartbeats: this.ownHeartbeats,
+          });
+        if (writeEnded) this.writeSeenAt = now;
+        lastOperation = latest(this.writeSeenAt, writesAdvancedAt);
       } else if (heartbeat && commit.xid === heartbeat.xid) {
-        // The latest commit is our heartbeat (its xid wrote the row): the latest client commit seen,
+        // The latest commit is a heartbeat (its xid wrote the row): the latest client commit seen,
         // or, if one committed and was overtaken by a heartbeat between two collections, the time
         // the write counter (heartbeat rows excluded) was seen to advance.
         lastOperation = latest(this.lastClientCommit, writesAdvancedAt);
@@ -385,11 +381,12 @@ export class PostgresDriver implements Driver {
           lagSeconds,
           lastOperationTimestampSeconds: lastOperation,
           commitOffset: lsn === undefined ? undefined : { value: lsn, unit: 'lsn' },
+          heartbeat: heartbeat?.record,
         },
       ],
       performance: {
         clientsConnected: row.clients,
-        readsTotal: numeric(row.reads),
+        readsTotal,
         writesTotal,
       },
     };
@@ -403,10 +400,43 @@ export class PostgresDriver implements Driver {
     if (!row) throw new Error('postgresql members query returned no row');
     return postgresMembers(row, { host: this.opts.target.host, port: this.opts.target.port });
   }
+
+  /**
+   * reads_total: pg_stat_statements' client read statements where usable; else transactions that
+   * wrote nothing (transactions ended, minus those that took an xid, minus the log-in transaction of
+   * each session, minus the exporter's own).
+   * Transactions are published by each session when it goes idle (within about 1 s, at most 10 s
+   * later; the exporter's own session at once, see StatusOptions.forceStatsFlush), the xid counter
+   * at once: CounterWithoutHeartbeats carries the difference, so a count may be late by that much
+   * but never invents a read.
+   */
+  private readsTotal(row: StatusRow, nextXid: bigint | undefined, otherCluster: boolean): number | undefined {
+    if (nextXid !== undefined && this.lastNextXid !== undefined && nextXid >= this.lastNextXid) {
+      this.writeTransactions += Number(nextXid - this.lastNextXid);
+    }
+    this.lastNextXid = nextXid;
+    const transactions = numeric(row.transactions);
+    // With the flush asked for, the statement that read the counter is the one own transaction not
+    // yet in it; without, all of them are subtracted at once and the carry waits for them.
+    const ownPublished = this.ownTransactions - (this.forceStatsFlush ? 1 : 0);
+    // Each session starts with a log-in transaction (the exporter's own session included).
+    const sessions = numeric(row.sessions) ?? 0;
+    const readTransactions =
+      transactions === undefined
+        ? undefined
+        : this.readTransactions.observe(transactions, ownPublished + this.writeTransactions + sessions);
+    const statements = this.statementsSchema !== undefined ? numeric(row.statement_reads) : undefined;
+    const source = statements !== undefined ? 'statements' : 'transactions';
+    const raw = statements ?? readTransactions;
+    if (raw === undefined) return undefined;
+    const switched = this.readSource !== undefined && this.readSource !== source;
+    this.readSource = source;
+    return this.reads.observe(raw, switched || otherCluster);
+  }
 }
 
 /** The heartbeat row from a 'read' status row; undefined when none was written yet. */
-function heartbeatRowOf(row: HeartbeatStatusRow): HeartbeatRow | undefined {
+function heartbeatRowOf(row: StatusRow): HeartbeatRow | undefined {
   const ts = row.heartbeat_ts;
   const serverTime = row.heartbeat_server_time;
   if (ts === null || ts === undefined || serverTime === null || serverTime === undefined) return undefined;
@@ -415,18 +445,17 @@ function heartbeatRowOf(row: HeartbeatStatusRow): HeartbeatRow | undefined {
     serverTimeSeconds: serverTime,
     lastWriteSeconds: row.heartbeat_last_write ?? undefined,
     xid: row.heartbeat_xid ?? '',
+    seq: numeric(row.heartbeat_seq),
   };
 }
 
-/** pg_last_committed_xact() on a primary with commit timestamps: time and (in 'read') xid. */
-function lastCommitOf(row: HeartbeatStatusRow): { seconds: number; xid?: string } | undefined {
-  if (row.last_commit_xact) {
-    const seconds = numeric(row.last_commit_xact[0] ?? null);
-    return seconds === undefined ? undefined : { seconds, xid: row.last_commit_xact[1] ?? undefined };
-  }
-  return row.last_commit === null || row.last_commit === undefined ? undefined : { seconds: row.last_commit };
+/** pg_last_committed_xact() on a primary with commit timestamps: time and xid. */
+function lastCommitOf(row: StatusRow): { seconds: number; xid?: string } | undefined {
+  if (!row.last_commit_xact) return undefined;
+  const seconds = numeric(row.last_commit_xact[0]);
+  return seconds === undefined ? undefined : { seconds, xid: row.last_commit_xact[1] ?? undefined };
 }
 
-export function createDriver(opts: DriverOptions): Driver {
+export function createDriver(opts: DriverOptions): PostgresDriver {
   return new PostgresDriver(opts);
 }

@@ -23,6 +23,9 @@ export const WHOLE_DATASET_KEY = '';
  *    clock, to tell on a standby whether the last replayed commit was this heartbeat.
  *  - last_write: the writer's last operation excluding heartbeats (NULL: none seen), so a standby can
  *    report the primary's last client write rather than the last heartbeat.
+ *  - seq: heartbeats ever written to the row (every write adds one, whoever writes), so that every
+ *    exporter can tell how many of the transactions it saw end were heartbeats (parse.ts
+ *    WriteTransactionWatch), like the MySQL and Redis heartbeats' sequence.
  */
 export const CREATE_HEARTBEAT_TABLE = `CREATE SCHEMA IF NOT EXISTS ${HEARTBEAT_SCHEMA};
 CREATE TABLE IF NOT EXISTS ${HEARTBEAT_TABLE} (
@@ -30,8 +33,12 @@ CREATE TABLE IF NOT EXISTS ${HEARTBEAT_TABLE} (
   ts timestamptz NOT NULL,
   writer text NOT NULL,
   server_time timestamptz NOT NULL,
-  last_write timestamptz
+  last_write timestamptz,
+  seq bigint NOT NULL DEFAULT 1
 )`;
+
+/** For a table created before `seq` existed (the exporter says so when it meets one). */
+export const ADD_SEQ_COLUMN = `ALTER TABLE ${HEARTBEAT_TABLE} ADD COLUMN seq bigint NOT NULL DEFAULT 1`;
 
 /** The row key of a shard (the driver's shard id; undefined = the whole dataset). */
 export function shardKey(shardId: string | undefined): string {
@@ -65,10 +72,10 @@ export function heartbeatWriteSql(
 ): string {
   const lastWrite = lastWriteSeconds === undefined ? 'NULL' : timestampSql(lastWriteSeconds);
   return `SET TRANSACTION READ WRITE;${create ? `\n${CREATE_HEARTBEAT_TABLE};` : ''}
-INSERT INTO ${HEARTBEAT_TABLE} (shard, ts, writer, server_time, last_write)
+INSERT INTO ${HEARTBEAT_TABLE} AS hb (shard, ts, writer, server_time, last_write)
 VALUES (${escapeLiteral(shardKey(shardId))}, ${timestampSql(record.timestampSeconds)}, ${escapeLiteral(record.writerNodeId)}, now(), ${lastWrite})
 ON CONFLICT (shard) DO UPDATE SET ts = EXCLUDED.ts, writer = EXCLUDED.writer,
-  server_time = EXCLUDED.server_time, last_write = EXCLUDED.last_write`;
+  server_time = EXCLUDED.server_time, last_write = EXCLUDED.last_write, seq = hb.seq + 1`;
 }
 
 /** The replicated heartbeat row as the status query returns it (times as Unix seconds). */
@@ -78,6 +85,8 @@ export interface HeartbeatRow {
   lastWriteSeconds?: number;
   /** xmin of the row: the xid of the transaction that wrote the latest heartbeat. */
   xid: string;
+  /** Heartbeats ever written to the row. */
+  seq?: number;
 }
 
 /**

@@ -18,13 +18,20 @@
  *    Not the replication offset, which moves every 10 s with the primary's PINGs to its replicas.
  *  - Reads/writes: INFO commandstats calls, split by each command's COMMAND INFO flags (readonly vs
  *    write), cached per command. Not total_reads_processed: those are socket reads, not operations.
- *  - Clients: connected_clients minus the exporter's own connection.
+ *  - Clients: connected_clients (which leaves out the replicas' links on a primary) minus the
+ *    exporter's own connection and, on a replica, its link to the primary.
+ *
+ * Heartbeat traffic (docs/redis.md "Heartbeat mode") is kept out of the numbers by EVERY exporter,
+ * with or without --heartbeat, since the key is fixed: each collection reads the shard's heartbeat
+ * key (SUBSTR, which no exporter counts as a read); its `s` counts the heartbeat SETs the node
+ * applied, which are subtracted from writes_total (and so from last-op). Without read access to the
+ * key (NOPERM) nothing is subtracted.
  */
 import { RedisClient } from '@redis/client';
 import { AdvanceTracker } from '../shared/advance-tracker';
 import type {
-  Driver,
   DriverOptions,
+  HeartbeatDriver,
   HeartbeatStore,
   MemberList,
   Observation,
@@ -32,7 +39,8 @@ import type {
 } from '../../core/model';
 import { CounterWithoutHeartbeats } from '../shared/heartbeat-exclusion';
 import { clusterIdOf, DerivedShardIds, isPermissionDenied, isUnknownSubcommand, localShard } from './cluster';
-import { heartbeatKey, parseHeartbeat, type StoredHeartbeat } from './heartbeat';
+import { formatHeartbeatJson, parseHeartbeatJson, type HeartbeatJson } from '../shared/heartbeat-json';
+import { HEARTBEAT_READ_COMMAND, heartbeatKey, heartbeatReadArgs } from './heartbeat';
 import { clusterMembers, replicationMembers } from './members';
 import {
   commandKind,
@@ -59,7 +67,7 @@ const INFO_SECTIONS = ['server', 'clients', 'replication', 'commandstats', 'clus
 /** Name visible in CLIENT LIST, so operators can tell the exporter's connection apart. */
 const CLIENT_NAME = 'datastore-exporter';
 
-export class RedisDriver implements Driver {
+export class RedisDriver implements HeartbeatDriver {
   private client?: Client;
   private multiSectionInfo = true;
   /** Command kinds survive reconnects: a command's flags do not change while a server runs. */
@@ -75,50 +83,62 @@ export class RedisDriver implements Driver {
   /** The slots the local shard owned at the last collection: where its heartbeat key must live. */
   private shardSlots?: string;
 
-  // Heartbeat mode: its own commands are real reads and writes on the server; they are kept out of
-  // reads_total, writes_total and last-op (a heartbeat is not client activity).
-  /** Set once the core first reads or writes a heartbeat: from then on observe() reads it too. */
-  private heartbeatActive = false;
-  /** GETs of the heartbeat key this driver sent (subtracted from reads_total). */
-  private heartbeatReads = 0;
-  /** The record read by the last observe(), handed to the core's read() without another round trip. */
-  private observedHeartbeat?: { shardId: string | undefined; stored: StoredHeartbeat | undefined };
   /** Next sequence number to write, while this node writes heartbeats (undefined: read it first). */
   private writerSeq?: number;
-  private readonly readsWithoutHeartbeats = new CounterWithoutHeartbeats();
+  /**
+   * How this connection reads the heartbeat key: SUBSTR; GET where the ACL allows only that (its
+   * reads then count in other exporters' reads_total); none where the ACL allows neither. Asked
+   * again after a reconnect.
+   */
+  private heartbeatRead: 'substr' | 'get' | 'none' = 'substr';
   private readonly writesWithoutHeartbeats = new CounterWithoutHeartbeats();
 
   constructor(private readonly opts: DriverOptions) {}
 
   readonly heartbeat: HeartbeatStore = {
     write: async (shardId, record) => {
-      this.heartbeatActive = true;
       const key = heartbeatKey(shardId, this.shardSlots);
       // A Cluster shard without slots has nowhere to keep a heartbeat (any key is another shard's).
       if (key === undefined) return;
       // Continue the shard's sequence from the replicated value (a new primary after a failover too).
-      this.writerSeq ??= ((await this.getHeartbeat(key))?.seq ?? 0) + 1;
-      const value = { t: record.timestampSeconds, w: record.writerNodeId, s: this.writerSeq };
-      await this.command(['SET', key, JSON.stringify(value)]);
+      this.writerSeq ??= ((await this.readHeartbeat(key))?.seq ?? 0) + 1;
+      await this.command(['SET', key, formatHeartbeatJson(record, this.writerSeq)]);
       this.writerSeq++;
-    },
-    read: async (shardId) => {
-      this.heartbeatActive = true;
-      const observed = this.observedHeartbeat;
-      this.observedHeartbeat = undefined;
-      if (observed && observed.shardId === shardId) return observed.stored?.record;
-      const key = heartbeatKey(shardId, this.shardSlots);
-      return key === undefined ? undefined : (await this.getHeartbeat(key))?.record;
     },
   };
 
-  private async getHeartbeat(key: string): Promise<StoredHeartbeat | undefined> {
+  /** The heartbeat key's value on this node; undefined when there is none, or the ACL refuses it. */
+  private async readHeartbeat(key: string): Promise<HeartbeatJson | undefined> {
+    if (this.heartbeatRead === 'none') return undefined;
     if (this.clusterMode && !this.readonlySent) {
       await this.command(['READONLY']);
       this.readonlySent = true;
     }
-    this.heartbeatReads++;
-    return parseHeartbeat(await this.command<string | null>(['GET', key]));
+    try {
+      const args = this.heartbeatRead === 'substr' ? heartbeatReadArgs(key) : ['GET', key];
+      return parseHeartbeatJson(await this.command<string | null>(args));
+    } catch (err) {
+      if (!/NOPERM/.test((err as Error).message)) throw err;
+      if (this.heartbeatRead === 'substr') {
+        this.heartbeatRead = 'get';
+        this.opts.logger.debug('the ACL does not allow SUBSTR on the heartbeat key: trying GET', { key });
+        return this.readHeartbeat(key);
+      }
+      // In heartbeat mode a set-up problem: the collection fails and says so (asked again next time).
+      if (this.opts.heartbeat) {
+        this.heartbeatRead = 'substr';
+        throw new Error(
+          `the ACL does not allow reading the heartbeat key ${key}: grant +substr +set ~__datastore_exporter:* (docs/redis.md): ${(err as Error).message}`,
+        );
+      }
+      // Expected with the least-privilege ACL of default mode; asking every time would fill the ACL log.
+      this.heartbeatRead = 'none';
+      this.opts.logger.debug(
+        'the ACL does not allow reading the heartbeat key: heartbeat writes, if any, count as writes (docs/redis.md)',
+        { key, err: (err as Error).message },
+      );
+      return undefined;
+    }
   }
 
   async connect(): Promise<void> {
@@ -151,6 +171,7 @@ export class RedisDriver implements Driver {
     this.writerSeq = undefined;
     // A server restarted on a newer version may have CLUSTER MYSHARDID now.
     this.myShardIdAvailable = true;
+    this.heartbeatRead = 'substr';
     await client.connect();
   }
 
@@ -198,22 +219,27 @@ export class RedisDriver implements Driver {
     let rawReads = 0;
     let rawWrites = 0;
     for (const [name, n] of calls) {
+      // Every exporter's heartbeat reads (heartbeat.ts HEARTBEAT_READ_COMMAND) are no client reads.
+      if (name === HEARTBEAT_READ_COMMAND) continue;
       const kind = this.kinds.get(name);
       if (kind === 'read') rawReads += n;
       else if (kind === 'write') rawWrites += n;
     }
 
+    const isReplica = info.get('role') === 'slave';
     const connected = infoNumber(info, 'connected_clients');
+    // A replica counts its link to the primary (the "master" client) among its clients once the link
+    // is up; a primary leaves its replicas' links out. Neither is a client of the data.
+    const replicationLinks = isReplica && info.get('master_link_status') === 'up' ? 1 : 0;
     const observation: Observation = {
       datastore: 'redis',
       version: info.get('redis_version') ?? 'unknown',
       shards: [],
       performance: {
-        clientsConnected: connected === undefined ? undefined : Math.max(0, connected - 1),
+        clientsConnected: connected === undefined ? undefined : Math.max(0, connected - 1 - replicationLinks),
       },
     };
 
-    const isReplica = info.get('role') === 'slave';
     const shard: Omit<ShardObservation, 'role'> = {
       nativeRole: info.get('role'),
       lagSeconds: replicaLagSeconds(info),
@@ -261,20 +287,16 @@ export class RedisDriver implements Driver {
 
     const [only] = observation.shards;
     if (only?.role !== 'primary') this.writerSeq = undefined;
-    let heartbeatWrites: number | undefined;
+    // Read last, so that a heartbeat applied since INFO is seen in `s` first: the exclusion carries it.
     const ownKey = only ? heartbeatKey(only.id, this.shardSlots) : undefined;
-    if (this.heartbeatActive && only && ownKey !== undefined) {
-      const stored = await this.getHeartbeat(ownKey);
-      this.observedHeartbeat = { shardId: only.id, stored };
-      heartbeatWrites = stored?.seq;
-    }
-    const writesTotal = this.writesWithoutHeartbeats.observe(rawWrites, heartbeatWrites);
+    const stored = ownKey !== undefined ? await this.readHeartbeat(ownKey) : undefined;
+    const writesTotal = this.writesWithoutHeartbeats.observe(rawWrites, stored?.seq);
     observation.performance.writesTotal = writesTotal;
-    observation.performance.readsTotal = this.readsWithoutHeartbeats.observe(
-      rawReads,
-      this.heartbeatActive ? this.heartbeatReads : undefined,
-    );
-    if (only) only.lastOperationTimestampSeconds = this.writes.observe(writesTotal);
+    observation.performance.readsTotal = rawReads;
+    if (only) {
+      only.heartbeat = stored?.record;
+      only.lastOperationTimestampSeconds = this.writes.observe(writesTotal);
+    }
     return observation;
   }
 
@@ -322,6 +344,6 @@ export function replicaLagSeconds(info: Map<string, string>): number | undefined
   return downFor !== undefined && downFor >= 0 ? downFor : undefined;
 }
 
-export function createDriver(opts: DriverOptions): Driver {
+export function createDriver(opts: DriverOptions): RedisDriver {
   return new RedisDriver(opts);
 }

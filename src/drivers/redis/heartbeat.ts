@@ -1,8 +1,7 @@
 /**
- * Heartbeat mode for Redis (README "Redis"): where each shard's heartbeat key lives and what its
- * value holds. No I/O here.
+ * Heartbeat mode for Redis (docs/redis.md): where each shard's heartbeat key lives and how it is
+ * read. Its value is shared/heartbeat-json.ts with `s`, the shard's heartbeat write count. No I/O here.
  */
-import type { HeartbeatRecord } from '../../core/model';
 import { hashTagForSlot, keySlot, parseSlotRanges, SLOT_COUNT } from './slots';
 /** Heartbeat keys live under this prefix, away from user data. */
 export const HEARTBEAT_KEY_PREFIX = '__datastore_exporter:heartbeat';
@@ -35,23 +34,14 @@ export function heartbeatSlot(shardId: string, slots: string): number | undefine
   return best?.slot;
 }
 
-/** The stored heartbeat: the record plus `s`, a sequence that counts heartbeat writes on the shard. */
-export interface StoredHeartbeat {
-  record: HeartbeatRecord;
-  /** Heartbeat SETs so far; replicated with the value, so every node knows how many it applied. */
-  seq?: number;
-}
+/**
+ * How every exporter reads a heartbeat key: `SUBSTR key 0 -1` (the whole value), not GET. SUBSTR is
+ * GETRANGE's alias, deprecated since Redis 2.0, so its calls in INFO commandstats are the exporters'
+ * heartbeat reads: every exporter, in heartbeat mode or not, leaves them out of reads_total, and the
+ * heartbeat traffic of one exporter never shows up as client reads in another's.
+ */
+export const HEARTBEAT_READ_COMMAND = 'substr';
 
-export function parseHeartbeat(raw: string | null): StoredHeartbeat | undefined {
-  if (raw === null) return undefined;
-  try {
-    const v = JSON.parse(raw) as { t?: unknown; w?: unknown; s?: unknown };
-    if (typeof v.t !== 'number' || typeof v.w !== 'string') return undefined;
-    return {
-      record: { timestampSeconds: v.t, writerNodeId: v.w },
-      seq: typeof v.s === 'number' && Number.isSafeInteger(v.s) && v.s >= 0 ? v.s : undefined,
-    };
-  } catch {
-    return undefined;
-  }
+export function heartbeatReadArgs(key: string): string[] {
+  return ['SUBSTR', key, '0', '-1'];
 }

@@ -21,43 +21,49 @@
  *  - Commit offset: the zxid (`srvr` Zxid; `mntr` has no zxid in 3.4-3.9) as its counter within its
  *    epoch (unit 'zxid_counter', epoch = the zxid's high 32 bits; see zxidOffset): compared as one
  *    number, a new leader's epoch would put in-sync followers 2^32 transactions behind.
- *  - Last operation: when the zxid was first seen to advance within a leader epoch (ZxidTracker).
- *    Every committed transaction moves it: data writes, but also global session open/close and
- *    failed writes, which ZooKeeper commits as transactions too. A new epoch alone (election) does not.
+ *  - Last operation (3.6+): when writes_total was first seen to advance: data writes only, applied
+ *    on this member. Not the zxid, which every committed transaction moves: global session open and
+ *    close (a read-only client moves it twice) and failed writes too. 3.4/3.5 have no write counter:
+ *    there, when the zxid was first seen to advance within a leader epoch (ZxidTracker).
  *  - Lag: a ZooKeeper server cannot tell how far behind the leader it is in seconds: absent.
- *  - Clients: `mntr` zk_num_alive_connections minus the exporter's own 4lw connection.
- *  - Reads/writes: 3.6+ per-namespace counters in `mntr` (operationCounts). Not zk_packets_*
- *    (packets, pings included) nor zk_cnt_readlatency/updatelatency (reads include client pings,
- *    writes include session open/close and count only on the server the client talks to).
+ *  - Clients: `mntr` zk_num_alive_connections minus the exporter's own connections (4lw, session).
+ *  - Reads/writes: 3.6+ per-namespace counters in `mntr` (operationCounts), carried across server
+ *    restarts (a restarted server counts the writes it replays from its log: see ContinuingCounter).
+ *    Not zk_packets_* (packets, pings included) nor zk_cnt_readlatency/updatelatency (reads include
+ *    client pings, writes include session open/close and count only on the server the client talks to).
  *  - A server that is up but not serving (leader election, lost quorum) answers every useful 4lw
  *    with "not currently serving requests": reported as role unknown with the identity and version
  *    of its last serving answer, no offset and no counters; until it has served once, as a failure.
  *
  * Heartbeat mode (--heartbeat; docs/zookeeper.md "Heartbeat mode"): the 4lw are read-only, so the
  * heartbeat needs a real client session: ONE session per driver (ZooKeeperSession below, a minimal
- * client for exactly connect, digest auth, create, setData, getData, ping and close), opened on
- * first use only, so an exporter without --heartbeat opens none. The leader's (or a standalone
+ * client for exactly connect, digest auth, create, setData, getData, ping and close), opened in
+ * heartbeat mode only: an exporter without --heartbeat opens none (a session is a transaction) and
+ * needs none to keep heartbeat traffic out of its numbers (the namespace is excluded by name). The leader's (or a standalone
  * server's) exporter writes {t, w} to HEARTBEAT_PATH with setData; ZooKeeper forwards a write
  * sent to a follower to the leader anyway, but the core only writes from primaries. Every exporter
  * reads the znode with getData on ITS OWN server, which answers from its local replica without
  * `sync`: a follower's copy is exactly as stale as its replication, which is the lag.
- * The heartbeat's own traffic is kept out of the user-facing numbers:
- *  - reads/writes: the heartbeat namespace is excluded from the per-namespace counters (exact);
- *  - last operation: each collection's getData returns, in one consistent view, the server's last
- *    applied zxid (reply header) and the heartbeat node's version (number of setData); a zxid
- *    advance made only of heartbeat setData (advance == version delta) is not a user write;
+ * Heartbeat traffic (any exporter's) is kept out of the user-facing numbers:
+ *  - reads/writes, and so last-op: the heartbeat namespace is excluded from the per-namespace
+ *    counters (exact);
+ *  - 3.4/3.5 last operation (heartbeat mode): each collection's getData returns, in one consistent
+ *    view, the server's last applied zxid (reply header) and the heartbeat node's version (number of
+ *    setData); a zxid advance made only of heartbeat setData (advance == version delta) is excused;
  *  - clients: the session's own connection is subtracted like the 4lw connection.
  */
 import { connect, type Socket } from 'node:net';
 import type {
-  Driver,
   DriverOptions,
+  HeartbeatDriver,
   HeartbeatRecord,
   HeartbeatStore,
   MemberList,
   Observation,
   ShardObservation,
 } from '../../core/model';
+import { AdvanceTracker } from '../shared/advance-tracker';
+import { ContinuingCounter } from '../shared/continuing-counter';
 import { zookeeperMembers } from './members';
 import {
   encodeHeartbeat,
@@ -165,35 +171,31 @@ interface KnownIdentity {
   nativeNodeId?: string;
 }
 
-export class ZooKeeperDriver implements Driver {
+export class ZooKeeperDriver implements HeartbeatDriver {
   private readonly inFlight = new Set<Socket>();
   private readonly zxids = new ZxidTracker();
+  /** 3.6+: when writes_total (heartbeat namespace excluded) was first seen to advance. */
+  private readonly writeAdvances = new AdvanceTracker();
+  private readonly reads = new ContinuingCounter();
+  private readonly writes = new ContinuingCounter();
+  /** zk_uptime (ms) at the last serving answer: a smaller one means the server restarted. */
+  private lastUptimeMs?: number;
+  /** The last operation reported, kept while the server is not serving. */
+  private lastOperation?: number;
   private known?: KnownIdentity;
-  /** Heartbeat mode: set by the first heartbeat read or write (the driver is not told the flag). */
-  private heartbeatInUse = false;
   private session?: ZooKeeperSession;
   private opening?: Promise<ZooKeeperSession>;
   /** Bumped by close(): a session that finishes opening after it belongs to nobody. */
   private generation = 0;
   private sessionFailures = 0;
-  /** This collection's heartbeat getData, made by observe() and handed to heartbeat.read(). */
-  private collectedView?: { view?: HeartbeatView };
 
   constructor(private readonly opts: DriverOptions) {}
 
   readonly heartbeat: HeartbeatStore = {
     write: async (_shardId, record) => {
-      this.heartbeatInUse = true;
       // On the leader a session opens in milliseconds: the writer's own deadline bounds the wait.
       const session = this.session?.isOpen ? this.session : await this.openSession();
       await writeHeartbeat(session, encodeHeartbeat(record), heartbeatAcl(this.opts.target.username));
-    },
-    read: async () => {
-      this.heartbeatInUse = true;
-      const collected = this.collectedView;
-      this.collectedView = undefined;
-      if (collected) return collected.view?.record;
-      return (await this.readHeartbeat())?.record;
     },
   };
 
@@ -347,7 +349,6 @@ export class ZooKeeperDriver implements Driver {
     this.opening = undefined;
     this.session?.close();
     this.session = undefined;
-    this.collectedView = undefined;
   }
 
   async observe(): Promise<Observation> {
@@ -369,9 +370,8 @@ export class ZooKeeperDriver implements Driver {
     const mntr = parseMntr(await this.command('mntr'));
     // Our own connections while mntr counted: the mntr socket, and the heartbeat session's.
     const ownConnections = 1 + (this.session?.isOpen || this.opening ? 1 : 0);
-    // Heartbeat mode: read the heartbeat last, so the core's lag (now - record time) is fresh.
-    const view = this.heartbeatInUse ? await this.readHeartbeat() : undefined;
-    if (this.heartbeatInUse) this.collectedView = { view };
+    // Heartbeat mode only (a session is a transaction): read last, so that the lag is fresh.
+    const view = this.opts.heartbeat ? await this.readHeartbeat() : undefined;
 
     const standalone = srvr.mode === 'standalone';
     const serverId = confServerId(conf);
@@ -379,14 +379,27 @@ export class ZooKeeperDriver implements Driver {
     const nativeNodeId = !standalone && serverId !== undefined ? String(serverId) : undefined;
     this.known = { version, nativeNodeId };
 
+    const uptime = mntrNumber(mntr, 'zk_uptime');
+    const restarted = uptime !== undefined && this.lastUptimeMs !== undefined && uptime < this.lastUptimeMs;
+    if (uptime !== undefined) this.lastUptimeMs = uptime;
+    const counts = operationCounts(mntr, [HEARTBEAT_NAMESPACE]);
+    const readsTotal =
+      counts.readsTotal === undefined ? undefined : this.reads.observe(counts.readsTotal, restarted);
+    const writesTotal =
+      counts.writesTotal === undefined ? undefined : this.writes.observe(counts.writesTotal, restarted);
+    // The zxid tracker is fed either way, so 3.4/3.5 and a server that loses its counters agree.
+    // With a heartbeat view, its zxid and version come from one reply: heartbeats are excused.
+    const zxidAdvancedAt = view
+      ? this.zxids.observe(view.zxid, undefined, view.version)
+      : this.zxids.observe(srvr.zxid);
+    this.lastOperation = writesTotal === undefined ? zxidAdvancedAt : this.writeAdvances.observe(writesTotal);
+
     const shard: ShardObservation = {
       role: roleOfMode(srvr.mode),
       nativeRole: srvr.mode,
       commitOffset: zxidOffset(srvr.zxid),
-      // With a heartbeat view, its zxid and version come from one reply: heartbeats are excused.
-      lastOperationTimestampSeconds: view
-        ? this.zxids.observe(view.zxid, undefined, view.version)
-        : this.zxids.observe(srvr.zxid),
+      lastOperationTimestampSeconds: this.lastOperation,
+      heartbeat: view?.record,
     };
     const alive = mntrNumber(mntr, 'zk_num_alive_connections');
     return {
@@ -397,7 +410,8 @@ export class ZooKeeperDriver implements Driver {
       shards: [shard],
       performance: {
         clientsConnected: alive === undefined ? undefined : Math.max(0, alive - ownConnections),
-        ...operationCounts(mntr, [HEARTBEAT_NAMESPACE]),
+        readsTotal,
+        writesTotal,
       },
     };
   }
@@ -426,7 +440,7 @@ export class ZooKeeperDriver implements Driver {
         {
           role: 'unknown',
           nativeRole: 'not-serving',
-          lastOperationTimestampSeconds: this.zxids.lastAdvanceSeconds,
+          lastOperationTimestampSeconds: this.lastOperation,
         },
       ],
       performance: {},
@@ -434,6 +448,6 @@ export class ZooKeeperDriver implements Driver {
   }
 }
 
-export function createDriver(opts: DriverOptions): Driver {
+export function createDriver(opts: DriverOptions): ZooKeeperDriver {
   return new ZooKeeperDriver(opts);
 }

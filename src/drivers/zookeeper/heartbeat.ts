@@ -3,6 +3,7 @@
  * content, its ACL, and the write (setData, creating the znodes the first time).
  */
 import type { HeartbeatRecord } from '../../core/model';
+import { formatHeartbeatJson, parseHeartbeatJson } from '../shared/heartbeat-json';
 import { ZooKeeperReplyError, ZooKeeperSession } from './session';
 import { encodeCreate, encodeSetData, ZK_ERR, ZK_PERM, ZkAcl, zkErrorName } from './wire';
 /** The exporter's own namespace (first path element): excluded from reads and writes. */
@@ -13,20 +14,12 @@ export const HEARTBEAT_PATH = `${HEARTBEAT_PARENT}/heartbeat`;
 
 /** The heartbeat znode's content: `{"t": <unix seconds>, "w": "<writer node_id>"}`. */
 export function encodeHeartbeat(record: HeartbeatRecord): Buffer {
-  return Buffer.from(JSON.stringify({ t: record.timestampSeconds, w: record.writerNodeId }), 'utf8');
+  return Buffer.from(formatHeartbeatJson(record), 'utf8');
 }
 
 /** The record in a heartbeat znode, or undefined if it holds anything else (never throws). */
 export function parseHeartbeat(data: Buffer | undefined): HeartbeatRecord | undefined {
-  if (data === undefined) return undefined;
-  try {
-    const v = JSON.parse(data.toString('utf8')) as { t?: unknown; w?: unknown };
-    return typeof v.t === 'number' && Number.isFinite(v.t) && typeof v.w === 'string'
-      ? { timestampSeconds: v.t, writerNodeId: v.w }
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  return parseHeartbeatJson(data?.toString('utf8'))?.record;
 }
 
 /**
