@@ -4,7 +4,8 @@
  * with canned replies in the documented formats. It is not a database: it parses RESP arrays of bulk
  * strings, answers each command from `replies` (keyed by the upper-cased command and subcommand, e.g.
  * 'CLUSTER MYSHARDID', or by the command alone, e.g. 'INFO'), 'OK' to CLIENT ... (the connection
- * handshake), and an unknown-command error to anything else.
+ * handshake) and READONLY, an empty string to SUBSTR (the heartbeat key every exporter reads, missing
+ * here), and an unknown-command error to anything else.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 
@@ -84,9 +85,11 @@ export async function startRedisStub(replies: Record<string, StubReply>): Promis
           ? stub.replies.get(withSub)!
           : stub.replies.has(command)
             ? stub.replies.get(command)!
-            : command === 'CLIENT'
+            : command === 'CLIENT' || command === 'READONLY'
               ? 'OK'
-              : new Error(`ERR unknown command '${args[0]}'`);
+              : command === 'SUBSTR'
+                ? '' // a missing key, as Redis answers it: every exporter reads the heartbeat key
+                : new Error(`ERR unknown command '${args[0]}'`);
         socket.write(encode(reply));
       }
     });
