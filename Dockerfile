@@ -9,7 +9,9 @@
 # test/packaging.test.ts rebuilds that layout without Docker and runs the exporter from it.
 
 # Debian slim (glibc) rather than Alpine: no musl surprises for any dependency, same libc as CI.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node.js 24 LTS: the release line CI builds and tests on (scripts/install-node.sh pins the same major;
+# test/packaging.test.ts checks that they agree and that package.json "engines" allows it).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # Production dependencies only, from the lockfile. A separate stage so this layer stays cached until
 # package.json or package-lock.json change.
