@@ -3,10 +3,8 @@
  * when --probe.config-file is set.
  * Used by the CLI and by tests (which start it in-process on a free port).
  */
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { Collector } from './core/collector';
 import type { Config, ServerConfig } from './config/flags';
 import { driverForScheme } from './drivers/registry';
@@ -15,7 +13,7 @@ import { DiscoveryService } from './probe/discovery';
 import { ProbeService } from './probe/service';
 import { agentVersion } from './http/replicante-api';
 import { createApp } from './http/routes';
-import { EXPORTER_VERSION } from './core/version';
+import { EXPORTER_VERSION, readBuildInfo } from './core/version';
 import { listenWeb } from './http/listener';
 
 export interface RunningExporter {
@@ -24,8 +22,11 @@ export interface RunningExporter {
   probe?: ProbeService;
   /** GET /discover, with /probe. */
   discovery?: DiscoveryService;
+  /** The server of the first --web.listen-address. */
   server: Server;
-  /** The port actually bound (useful with port 0). */
+  /** One server per --web.listen-address, in the order given. */
+  servers: Server[];
+  /** The port actually bound by the first (useful with port 0). */
   port: number;
   stop(): Promise<void>;
 }
@@ -35,26 +36,14 @@ export interface RunningServer extends Omit<RunningExporter, 'collector'> {
   collector?: Collector;
 }
 
-/**
- * The git details of this build, for Replicante's agent info: DATASTORE_EXPORTER_GIT_COMMIT /
- * DATASTORE_EXPORTER_GIT_TAINT, else build-info.json next to package.json ({"commit", "taint"}, written
- * at build time, see docs/replicante.md), else unknown.
- */
-export function readBuildInfo(
-  env: NodeJS.ProcessEnv = process.env,
-  file = join(__dirname, '..', 'build-info.json'),
-): { checkout?: string; taint?: string } {
-  let info: { commit?: unknown; taint?: unknown } = {};
-  try {
-    info = JSON.parse(readFileSync(file, 'utf8')) as typeof info;
-  } catch {
-    // Not written by this build (e.g. running from a source checkout): unknown.
-  }
-  const text = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
-  return {
-    checkout: env.DATASTORE_EXPORTER_GIT_COMMIT || text(info.commit),
-    taint: env.DATASTORE_EXPORTER_GIT_TAINT || text(info.taint),
-  };
+/** The git details of this build: moved to core/version.ts, re-exported for existing callers. */
+export { readBuildInfo } from './core/version';
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 /** The single-target exporter (a --target is required); /probe too if configured. */
@@ -119,15 +108,27 @@ export async function startServer(
   });
 
   for (const warning of config.web?.warnings ?? []) logger.warn(warning);
-  const server: Server = await listenWeb(app, config.web, config.listenPort, config.listenHost, logger);
+  // Every --web.listen-address serves the same app; if one cannot be bound, none stays open.
+  const servers: Server[] = [];
+  try {
+    for (const address of config.listen) {
+      servers.push(await listenWeb(app, config.web, address.port, address.host, logger));
+    }
+  } catch (err) {
+    await Promise.all(servers.map(closeServer));
+    throw err;
+  }
+  const server = servers[0]!;
   const port = (server.address() as AddressInfo).port;
-  logger.info('listening', {
-    address: `${config.listenHost ?? ''}:${port}`,
-    path: config.telemetryPath,
-    probe: probe ? '/probe, /discover' : undefined,
-    tls: config.web ? !!config.web.tls : undefined,
-    client_auth: config.web?.tls?.clientAuth,
-    basic_auth_users: config.web ? config.web.users.size : undefined,
+  servers.forEach((s, i) => {
+    logger.info('listening', {
+      address: `${config.listen[i]!.host ?? ''}:${(s.address() as AddressInfo).port}`,
+      path: config.telemetryPath,
+      probe: probe ? '/probe, /discover' : undefined,
+      tls: config.web ? !!config.web.tls : undefined,
+      client_auth: config.web?.tls?.clientAuth,
+      basic_auth_users: config.web ? config.web.users.size : undefined,
+    });
   });
   collector?.start();
 
@@ -136,12 +137,10 @@ export async function startServer(
     probe,
     discovery,
     server,
+    servers,
     port,
     async stop() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await Promise.all(servers.map(closeServer));
       await Promise.all([collector?.stop(), probe?.close(), discovery?.close()]);
     },
   };
