@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Collector } from './core/collector';
 import type { Config, ServerConfig } from './config/flags';
-import { driverForScheme } from './drivers/registry';
+import { createDriver, driverForScheme } from './drivers/registry';
 import type { Logger } from './core/logger';
 import { DiscoveryService } from './probe/discovery';
 import { ProbeService } from './probe/service';
@@ -67,7 +67,7 @@ export async function startServer(
     const target = config.target;
     const registration = driverForScheme(target.scheme)!;
     const driverLogger = logger.child({ datastore: registration.name, target: target.redactedUrl });
-    const driver = registration.create({
+    const driver = createDriver(registration, {
       target,
       timeoutMs: config.collectTimeoutMs,
       logger: driverLogger,
