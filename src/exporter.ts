@@ -105,6 +105,15 @@ export async function startServer(
     discovery,
     agentVersion: agentVersion(readBuildInfo(), EXPORTER_VERSION),
     web: config.web,
+    status: config.target
+      ? {
+          target: config.target.redactedUrl,
+          datastore: driverForScheme(config.target.scheme)?.name,
+          collectIntervalSeconds: config.collectIntervalSeconds,
+          collectTimeoutMs: config.collectTimeoutMs,
+          heartbeatIntervalMs: config.heartbeatIntervalMs,
+        }
+      : undefined,
   });
 
   for (const warning of config.web?.warnings ?? []) logger.warn(warning);
