@@ -4,7 +4,7 @@
  * either kept (--web.listen-address) or refused, and a password that breaks a URL gets told how to
  * pass it. In-process (loadServerConfig); test/cli.test.ts runs the same through the built bin.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -307,3 +307,29 @@ function listenConfig(addresses: string[]) {
   if (typeof c === 'string') throw new Error(c);
   return c;
 }
+
+test('docs/configuration.md lists every flag with its environment variables and default', () => {
+  const docs = readFileSync(join(__dirname, '..', 'docs', 'configuration.md'), 'utf8');
+  const rows = new Map(
+    docs
+      .split('\n')
+      .filter((l) => l.startsWith('| `-'))
+      .map((l) => [l, l.split('|').map((c) => c.trim())] as const),
+  );
+  for (const flag of allFlags()) {
+    const row = [...rows.values()].find((cells) => cells[1]!.split(', ').includes(`\`--${flag.name}\``));
+    expect({ flag: flag.name, documented: !!row }).toEqual({ flag: flag.name, documented: true });
+    for (const env of flag.env)
+      expect({ flag: flag.name, env: row![2]!.includes(`\`${env}\``) }).toEqual({
+        flag: flag.name,
+        env: true,
+      });
+    // A literal default ("5s", ":9860") is the documented one; descriptive defaults are worded in the docs.
+    if (flag.default && /^[\w:./]+$/.test(flag.default)) {
+      expect({ flag: flag.name, default: row![3] }).toEqual({
+        flag: flag.name,
+        default: `\`${flag.default}\``,
+      });
+    }
+  }
+});

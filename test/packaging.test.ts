@@ -109,6 +109,10 @@ describe('Dockerfile', () => {
     expect(all(finalStage, 'CMD')).toEqual([]);
     expect(one(finalStage, 'WORKDIR')).toBe('/app');
     expect(one(finalStage, 'ENV')).toMatch(/\bNODE_ENV=production\b/);
+    // No .git in the context: the revision and branch come from the build arguments.
+    expect(one(finalStage, 'ENV')).toContain('DATASTORE_EXPORTER_GIT_COMMIT=${REVISION}');
+    expect(one(finalStage, 'ENV')).toContain('DATASTORE_EXPORTER_GIT_BRANCH=${BRANCH}');
+    expect(all(finalStage, 'ARG')).toEqual(expect.arrayContaining(['REVISION=unknown', 'BRANCH=unknown']));
   });
 
   test('HEALTHCHECK probes /healthz with node (no curl in the image), with the packaged script', () => {
@@ -308,7 +312,7 @@ describe('the image layout: packed package + production-only install, run agains
       cwd: app,
       encoding: 'utf8',
     });
-    expect(out).toContain(`datastore-exporter ${pkg.version} `);
+    expect(out).toContain(`datastore-exporter, version ${pkg.version} (branch: `);
   });
 
   test('/metrics answers datastore_up 1 with the model metrics, the password read from a file', async () => {
