@@ -39,6 +39,11 @@ export interface RunningServer extends Omit<RunningExporter, 'collector'> {
 /** The git details of this build: moved to core/version.ts, re-exported for existing callers. */
 export { readBuildInfo } from './core/version';
 
+/** `[::1]:9860`, `127.0.0.1:9860`, `:9860`: as --web.listen-address is written. */
+function listenText(host: string | undefined, port: number): string {
+  return `${host?.includes(':') ? `[${host}]` : (host ?? '')}:${port}`;
+}
+
 function closeServer(server: Server): Promise<void> {
   return new Promise<void>((resolve) => {
     server.close(() => resolve());
@@ -131,7 +136,7 @@ export async function startServer(
   const port = (server.address() as AddressInfo).port;
   servers.forEach((s, i) => {
     logger.info('listening', {
-      address: `${config.listen[i]!.host ?? ''}:${(s.address() as AddressInfo).port}`,
+      address: listenText(config.listen[i]!.host, (s.address() as AddressInfo).port),
       path: config.telemetryPath,
       probe: probe ? '/probe, /discover' : undefined,
       tls: config.web ? !!config.web.tls : undefined,

@@ -212,15 +212,18 @@ describe('flags given more than once', () => {
       {},
     );
     if (typeof c === 'string') throw new Error(c);
+    const logs: string[] = [];
     const running = await startServer(
       c,
-      createLogger('error', 'logfmt', () => undefined),
+      createLogger('info', 'logfmt', (l) => logs.push(l)),
       {
         processMetrics: false,
       },
     );
     try {
       expect(running.servers).toHaveLength(2);
+      const listening = logs.filter((l) => l.includes('msg=listening'));
+      expect(listening.map((l) => /address=(\S+)/.exec(l)?.[1])).toEqual(ports.map((p) => `127.0.0.1:${p}`));
       for (const port of ports) {
         const res = await fetch(`http://127.0.0.1:${port}/healthz`);
         expect({ port, status: res.status }).toEqual({ port, status: 200 });
