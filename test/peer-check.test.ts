@@ -195,6 +195,23 @@ describe('withPeerCheck: when it looks, and what it says', () => {
   });
 });
 
+test('a server that drops every connection at once costs one connection, not two', async () => {
+  let connections = 0;
+  const dropping = createServer((socket) => {
+    connections++;
+    socket.destroy();
+  });
+  const port = await new Promise<number>((resolve) =>
+    dropping.listen(0, '127.0.0.1', () => resolve((dropping.address() as { port: number }).port)),
+  );
+  try {
+    expect(await identifyPeer('127.0.0.1', port, 'redis')).toBeUndefined();
+    expect(connections).toBe(1);
+  } finally {
+    dropping.close();
+  }
+});
+
 describe('against real servers', () => {
   let redis: RedisNode;
   let pg: PgCluster;

@@ -68,8 +68,11 @@ export function classifyReply(bytes: Buffer): PeerIdentity | undefined {
 
 interface Exchange {
   identity?: PeerIdentity;
-  /** The connection itself failed (refused, unreachable): no point in a second try. */
-  unreachable: boolean;
+  /**
+   * No point in a second try: the connection failed (refused, unreachable), or the server closed it
+   * before anything was sent (it drops every connection: the other opener would learn nothing).
+   */
+  hopeless: boolean;
 }
 
 /**
@@ -80,13 +83,17 @@ function exchange(host: string, port: number, opener: Buffer, greetingMs: number
   return new Promise<Exchange>((resolve) => {
     let received = Buffer.alloc(0);
     let connected = false;
+    let sent = false;
     let timer: NodeJS.Timeout | undefined;
     const socket: Socket = connect({ host, port });
     const finish = (): void => {
       clearTimeout(timer);
       clearTimeout(deadline);
       socket.destroy();
-      resolve({ identity: classifyReply(received), unreachable: !connected });
+      resolve({
+        identity: classifyReply(received),
+        hopeless: !connected || (!sent && received.length === 0),
+      });
     };
     // Bounded even if the connect itself hangs.
     const deadline = setTimeout(finish, greetingMs + replyMs + 2000);
@@ -94,6 +101,7 @@ function exchange(host: string, port: number, opener: Buffer, greetingMs: number
     socket.once('connect', () => {
       connected = true;
       timer = setTimeout(() => {
+        sent = true;
         socket.write(opener);
         timer = setTimeout(finish, replyMs);
       }, greetingMs);
@@ -126,7 +134,7 @@ export async function identifyPeer(
   const replyMs = waits.replyMs ?? 500;
   const openers = expected === 'postgresql' ? [SSL_REQUEST, TEXT_LINE] : [TEXT_LINE, SSL_REQUEST];
   const first = await exchange(host, port, openers[0]!, greetingMs, replyMs);
-  if (first.identity || first.unreachable) return first.identity;
+  if (first.identity || first.hopeless) return first.identity;
   return (await exchange(host, port, openers[1]!, 0, replyMs)).identity;
 }
 
