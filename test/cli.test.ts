@@ -310,6 +310,9 @@ describe('running the bin against a real Redis', () => {
         join(dir.path, 'pw'),
         '--collect.interval',
         '1s',
+        // (Without it, the fallback cluster id is warned about: this test wants no warning at all.)
+        '--cluster-id',
+        'cache',
         ...ports.flatMap((p) => ['--web.listen-address', `127.0.0.1:${p}`]),
       ],
       { env: { PATH: process.env.PATH } },

@@ -5,7 +5,7 @@
  * scheme for each port. A healthy server of the expected kind never gets a note, nor junk it would log.
  */
 import { createServer, type Server } from 'node:net';
-import type { Driver, DriverLogger, Observation } from '../src/core/model';
+import type { Driver, DriverLogger, MemberList, Observation } from '../src/core/model';
 import {
   classifyReply,
   identifyPeer,
@@ -170,6 +170,21 @@ describe('withPeerCheck: when it looks, and what it says', () => {
       await expect(checked.connect()).rejects.toThrow(/^x closed$/);
       expect(log.warnings).toEqual([]);
     }
+  });
+
+  test('heartbeat and members() pass through; absent stays absent', async () => {
+    const heartbeat = { write: async () => undefined, read: async () => undefined };
+    const full = Object.assign(fakeDriver([]), {
+      heartbeat,
+      members: async (): Promise<MemberList> => ({ members: [], complete: true }),
+    });
+    const opts = { datastore: 'Redis', target: { host: 'h', port: 1 }, logger: logger() };
+    const wrapped = withPeerCheck(full, opts);
+    expect(wrapped.heartbeat).toBe(heartbeat);
+    expect(await wrapped.members!()).toEqual({ members: [], complete: true });
+    const bare = withPeerCheck(fakeDriver([]), opts);
+    expect(bare.heartbeat).toBeUndefined();
+    expect(bare.members).toBeUndefined();
   });
 
   test('no check for a refused connection or an error the datastore answered itself', async () => {

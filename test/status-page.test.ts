@@ -38,6 +38,7 @@ function snapshot(shards: Shard[], overrides: Partial<Snapshot> = {}): Snapshot 
     version: '7.0.15',
     nodeId: 'node-a:6379',
     clusterId: 'cache',
+    clusterIdSource: 'flag',
     shards,
     performance: { clientsConnected: 4, readsTotal: 10, writesTotal: 20 },
     collectedAtSeconds: NOW - 2,
@@ -99,7 +100,7 @@ describe('what the page shows', () => {
 
   test('node and cluster identity', () => {
     expect(section(html, 'node')).toBe(
-      ' Node Datastore redis 7.0.15 Node id node-a:6379 Cluster id cache Activity 4 clients, 10 reads, 20 writes ',
+      ' Node Datastore redis 7.0.15 Node id node-a:6379 Cluster id cache (from --cluster-id) Activity 4 clients, 10 reads, 20 writes ',
     );
   });
 
@@ -134,6 +135,30 @@ describe('what the page shows', () => {
       expect(html).toContain(`<a href="${href}">`);
     }
     expect(section(html, 'links')).toContain('docs/status-page.md');
+  });
+
+  test('identity details: a fallback cluster id says so; replication group, key ranges, commit epoch', () => {
+    const page = renderStatusPage(context, {
+      state: up(
+        snapshot(
+          [
+            {
+              id: 'n1',
+              role: 'primary',
+              keyRanges: '0-5460',
+              commitOffset: { value: 7, unit: 'transactions', epoch: 3 },
+            },
+          ],
+          { clusterId: 'default', clusterIdSource: 'fallback', replicationGroup: '8c1f0e' },
+        ),
+      ),
+      nowSeconds: NOW,
+    });
+    expect(section(page, 'node')).toContain(
+      'Cluster id default (a fallback: set --cluster-id) Replication group 8c1f0e',
+    );
+    expect(page).toContain('n1 <span class="unit">key ranges 0-5460</span>');
+    expect(page).toContain('7 <span class="unit">transactions</span> <span class="unit">epoch 3</span>');
   });
 
   test('heartbeat mode: the interval and each shard’s heartbeat age', () => {
@@ -190,12 +215,23 @@ describe('datastore-controlled text is escaped everywhere', () => {
     { ...context, target: `redis://${evil}` },
     {
       state: up(
-        snapshot([{ id: evil, role: 'primary', nativeRole: evil, commitOffset: { value: 1, unit: evil } }], {
-          version: evil,
-          nodeId: evil,
-          clusterId: evil,
-          clusterDisplayName: evil,
-        }),
+        snapshot(
+          [
+            {
+              id: evil,
+              role: 'primary',
+              nativeRole: evil,
+              keyRanges: evil,
+              commitOffset: { value: 1, unit: evil },
+            },
+          ],
+          {
+            version: evil,
+            nodeId: evil,
+            clusterId: evil,
+            clusterDisplayName: evil,
+          },
+        ),
       ),
       nowSeconds: NOW,
     },
@@ -210,8 +246,8 @@ describe('datastore-controlled text is escaped everywhere', () => {
     }
     const escaped =
       '&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;&#60;img src=x onerror=&#39;y&#39;&#62;&#38;amp;';
-    // Shard id (cell and attribute), native role, unit, version, ids, display name, target, error.
-    expect(html.split(escaped).length - 1).toBeGreaterThanOrEqual(9);
+    // Shard id (cell and attribute), key ranges, native role, unit, version, ids, display name, target.
+    expect(html.split(escaped).length - 1).toBeGreaterThanOrEqual(10);
     expect(downPage).toContain(`<span class="error">${escaped}</span>`);
   });
 

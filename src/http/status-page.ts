@@ -120,14 +120,22 @@ function shardRow(shard: Shard, snapshot: Snapshot, nowSeconds: number, heartbea
     shard.lastOperationTimestampSeconds === undefined
       ? '—'
       : e(formatSeconds(Math.max(0, snapshot.collectedAtSeconds - shard.lastOperationTimestampSeconds)));
+  const epoch =
+    shard.commitOffset?.epoch !== undefined
+      ? ` <span class="unit">epoch ${e(String(shard.commitOffset.epoch))}</span>`
+      : '';
   const offset = shard.commitOffset
-    ? `${e(String(shard.commitOffset.value))} <span class="unit">${e(shard.commitOffset.unit)}</span>`
+    ? `${e(String(shard.commitOffset.value))} <span class="unit">${e(shard.commitOffset.unit)}</span>${epoch}`
     : '—';
   // data-label: the column name, shown beside each value when a phone stacks the row (see STYLE).
   const cell = (column: number, cls: string, html: string): string =>
     `<td class="${cls}" data-label="${e(COLUMNS[column]!)}">${html}</td>`;
   const cells = [
-    cell(0, 'shard', e(shard.id)),
+    cell(
+      0,
+      'shard',
+      `${e(shard.id)}${shard.keyRanges ? ` <span class="unit">key ranges ${e(shard.keyRanges)}</span>` : ''}`,
+    ),
     cell(1, `role role-${e(shard.role)}`, `${e(shard.role)}${native}`),
     cell(2, 'lag', lag),
     cell(3, 'last-op', lastOp),
@@ -201,12 +209,20 @@ function collectionSection(state: CollectorState, ctx: StatusPageContext, nowSec
   return `<section id="collection"><h2>Last collection</h2>${facts(rows)}</section>`;
 }
 
+/** Why the cluster id is what it is: a fallback shared by unrelated clusters deserves a warning. */
+const CLUSTER_ID_SOURCE: Record<Snapshot['clusterIdSource'], string> = {
+  flag: 'from --cluster-id',
+  datastore: 'the datastore’s own',
+  fallback: 'a fallback: set --cluster-id',
+};
+
 function nodeSection(snapshot: Snapshot): string {
   const rows: [string, string][] = [
     ['Datastore', e(`${snapshot.datastore} ${snapshot.version}`)],
     ['Node id', code(snapshot.nodeId)],
-    ['Cluster id', code(snapshot.clusterId)],
+    ['Cluster id', `${code(snapshot.clusterId)} ${e(`(${CLUSTER_ID_SOURCE[snapshot.clusterIdSource]})`)}`],
   ];
+  if (snapshot.replicationGroup) rows.push(['Replication group', code(snapshot.replicationGroup)]);
   if (snapshot.clusterDisplayName) rows.push(['Cluster name', e(snapshot.clusterDisplayName)]);
   const perf = snapshot.performance;
   const counters = [

@@ -215,6 +215,8 @@ export function withPeerCheck(driver: Driver, opts: PeerCheckOptions): Driver {
     },
     close: () => driver.close(),
   };
+  // The optional parts of the contract pass through as they are.
   if (driver.heartbeat) Object.assign(wrapped, { heartbeat: driver.heartbeat });
+  if (driver.members) wrapped.members = driver.members.bind(driver);
   return wrapped;
 }
