@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Writes build-info.json (the git commit and whether the tree had uncommitted changes) beside
-// package.json, for the Replicante agent API's `checkout` and `taint`. Outside a git checkout (e.g. a
-// Docker build context without .git) it writes nothing and the exporter reports "unknown".
+// Writes build-info.json (the git commit, its branch, and whether the tree had uncommitted changes)
+// beside package.json, for --version, datastore_exporter_build_info and the Replicante agent API's
+// `checkout` and `taint`. Outside a git checkout (e.g. a Docker build context without .git) it writes
+// nothing and the exporter reports "unknown" (or what DATASTORE_EXPORTER_GIT_* say at run time).
 /* eslint-disable @typescript-eslint/no-require-imports -- a plain Node script run by npm run build */
 const { execFileSync } = require('node:child_process');
 const { writeFileSync, rmSync } = require('node:fs');
@@ -15,7 +16,14 @@ try {
   const commit = git('rev-parse', 'HEAD');
   // Replicante's own wording for the taint.
   const taint = git('status', '--porcelain') === '' ? 'not tainted' : 'working directory tainted';
-  writeFileSync(out, JSON.stringify({ commit, taint }) + '\n');
+  // A detached HEAD (a CI checkout of a commit) has no branch: left out, reported as unknown.
+  let branch;
+  try {
+    branch = git('symbolic-ref', '--short', '-q', 'HEAD') || undefined;
+  } catch {
+    branch = undefined;
+  }
+  writeFileSync(out, JSON.stringify({ commit, taint, branch }) + '\n');
 } catch {
   rmSync(out, { force: true });
 }

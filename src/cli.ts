@@ -7,7 +7,7 @@ import { ConfigError } from './core/errors';
 import { helpText, loadServerConfig } from './config/flags';
 import { startServer } from './exporter';
 import { createLogger } from './core/logger';
-import { EXPORTER_VERSION } from './core/version';
+import { versionInfo, versionText } from './core/version';
 
 async function main(): Promise<number> {
   loadDotenv({ quiet: true });
@@ -26,13 +26,17 @@ async function main(): Promise<number> {
     return 0;
   }
   if (config === 'version') {
-    process.stdout.write(`datastore-exporter ${EXPORTER_VERSION} (node ${process.version})\n`);
+    process.stdout.write(versionText() + '\n');
     return 0;
   }
 
   const logger = createLogger(config.logLevel, config.logFormat);
+  const build = versionInfo();
   logger.info('starting datastore-exporter', {
-    version: EXPORTER_VERSION,
+    version: build.version,
+    revision: build.revision,
+    branch: build.branch,
+    node: build.nodejsVersion,
     target: config.target?.redactedUrl,
     interval: config.target ? `${config.collectIntervalSeconds}s` : undefined,
     probe_allowed_targets: config.probe?.config.allowlist.size,

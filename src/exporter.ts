@@ -3,19 +3,17 @@
  * when --probe.config-file is set.
  * Used by the CLI and by tests (which start it in-process on a free port).
  */
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { Collector } from './core/collector';
 import type { Config, ServerConfig } from './config/flags';
-import { driverForScheme } from './drivers/registry';
+import { createDriver, driverForScheme } from './drivers/registry';
 import type { Logger } from './core/logger';
 import { DiscoveryService } from './probe/discovery';
 import { ProbeService } from './probe/service';
 import { agentVersion } from './http/replicante-api';
 import { createApp } from './http/routes';
-import { EXPORTER_VERSION } from './core/version';
+import { EXPORTER_VERSION, readBuildInfo } from './core/version';
 import { listenWeb } from './http/listener';
 
 export interface RunningExporter {
@@ -24,8 +22,11 @@ export interface RunningExporter {
   probe?: ProbeService;
   /** GET /discover, with /probe. */
   discovery?: DiscoveryService;
+  /** The server of the first --web.listen-address. */
   server: Server;
-  /** The port actually bound (useful with port 0). */
+  /** One server per --web.listen-address, in the order given. */
+  servers: Server[];
+  /** The port actually bound by the first (useful with port 0). */
   port: number;
   stop(): Promise<void>;
 }
@@ -35,26 +36,19 @@ export interface RunningServer extends Omit<RunningExporter, 'collector'> {
   collector?: Collector;
 }
 
-/**
- * The git details of this build, for Replicante's agent info: DATASTORE_EXPORTER_GIT_COMMIT /
- * DATASTORE_EXPORTER_GIT_TAINT, else build-info.json next to package.json ({"commit", "taint"}, written
- * at build time, see docs/replicante.md), else unknown.
- */
-export function readBuildInfo(
-  env: NodeJS.ProcessEnv = process.env,
-  file = join(__dirname, '..', 'build-info.json'),
-): { checkout?: string; taint?: string } {
-  let info: { commit?: unknown; taint?: unknown } = {};
-  try {
-    info = JSON.parse(readFileSync(file, 'utf8')) as typeof info;
-  } catch {
-    // Not written by this build (e.g. running from a source checkout): unknown.
-  }
-  const text = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
-  return {
-    checkout: env.DATASTORE_EXPORTER_GIT_COMMIT || text(info.commit),
-    taint: env.DATASTORE_EXPORTER_GIT_TAINT || text(info.taint),
-  };
+/** The git details of this build: moved to core/version.ts, re-exported for existing callers. */
+export { readBuildInfo } from './core/version';
+
+/** `[::1]:9860`, `127.0.0.1:9860`, `:9860`: as --web.listen-address is written. */
+function listenText(host: string | undefined, port: number): string {
+  return `${host?.includes(':') ? `[${host}]` : (host ?? '')}:${port}`;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 /** The single-target exporter (a --target is required); /probe too if configured. */
@@ -78,7 +72,7 @@ export async function startServer(
     const target = config.target;
     const registration = driverForScheme(target.scheme)!;
     const driverLogger = logger.child({ datastore: registration.name, target: target.redactedUrl });
-    const driver = registration.create({
+    const driver = createDriver(registration, {
       target,
       timeoutMs: config.collectTimeoutMs,
       logger: driverLogger,
@@ -116,18 +110,39 @@ export async function startServer(
     discovery,
     agentVersion: agentVersion(readBuildInfo(), EXPORTER_VERSION),
     web: config.web,
+    status: config.target
+      ? {
+          target: config.target.redactedUrl,
+          datastore: driverForScheme(config.target.scheme)?.name,
+          collectIntervalSeconds: config.collectIntervalSeconds,
+          collectTimeoutMs: config.collectTimeoutMs,
+          heartbeatIntervalMs: config.heartbeatIntervalMs,
+        }
+      : undefined,
   });
 
   for (const warning of config.web?.warnings ?? []) logger.warn(warning);
-  const server: Server = await listenWeb(app, config.web, config.listenPort, config.listenHost, logger);
+  // Every --web.listen-address serves the same app; if one cannot be bound, none stays open.
+  const servers: Server[] = [];
+  try {
+    for (const address of config.listen) {
+      servers.push(await listenWeb(app, config.web, address.port, address.host, logger));
+    }
+  } catch (err) {
+    await Promise.all(servers.map(closeServer));
+    throw err;
+  }
+  const server = servers[0]!;
   const port = (server.address() as AddressInfo).port;
-  logger.info('listening', {
-    address: `${config.listenHost ?? ''}:${port}`,
-    path: config.telemetryPath,
-    probe: probe ? '/probe, /discover' : undefined,
-    tls: config.web ? !!config.web.tls : undefined,
-    client_auth: config.web?.tls?.clientAuth,
-    basic_auth_users: config.web ? config.web.users.size : undefined,
+  servers.forEach((s, i) => {
+    logger.info('listening', {
+      address: listenText(config.listen[i]!.host, (s.address() as AddressInfo).port),
+      path: config.telemetryPath,
+      probe: probe ? '/probe, /discover' : undefined,
+      tls: config.web ? !!config.web.tls : undefined,
+      client_auth: config.web?.tls?.clientAuth,
+      basic_auth_users: config.web ? config.web.users.size : undefined,
+    });
   });
   collector?.start();
 
@@ -136,12 +151,10 @@ export async function startServer(
     probe,
     discovery,
     server,
+    servers,
     port,
     async stop() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await Promise.all(servers.map(closeServer));
       await Promise.all([collector?.stop(), probe?.close(), discovery?.close()]);
     },
   };

@@ -6,7 +6,8 @@
  * It follows the exporter's own settings: `--web.listen-address` and `--web.config.file` as given to
  * the container's main process (its command line, /proc/1/cmdline: the image's ENTRYPOINT, or after
  * an init such as `docker run --init`), else DATASTORE_WEB_LISTEN_ADDRESS / DATASTORE_WEB_CONFIG_FILE,
- * else :9860 over plain HTTP. It always connects to 127.0.0.1 (the exporter must listen there too).
+ * else :9860 over plain HTTP. It always connects to 127.0.0.1 (the exporter must listen there too; of
+ * several --web.listen-address it takes the first that does).
  *
  * With tls_server_config it speaks HTTPS without verifying the certificate: it checks that its own
  * container's process answers, over loopback, not who it is. When the web config REQUIRES a client
@@ -23,15 +24,33 @@ import { parseWebConfig, type WebConfig } from './config/web-config';
 const DEFAULT_PORT = 9860;
 const TIMEOUT_MS = 4000;
 
-/** `--name value` or `--name=value` in an argument list; the last one wins, as in the exporter. */
-export function flagValue(argv: readonly string[], name: string): string | undefined {
-  let value: string | undefined;
+/** Every `--name value` or `--name=value` in an argument list, in order. */
+export function flagValues(argv: readonly string[], name: string): string[] {
+  const values: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === `--${name}`) value = argv[i + 1];
-    else if (arg.startsWith(`--${name}=`)) value = arg.slice(name.length + 3);
+    if (arg === `--${name}` && argv[i + 1] !== undefined) values.push(argv[i + 1]!);
+    else if (arg.startsWith(`--${name}=`)) values.push(arg.slice(name.length + 3));
   }
-  return value;
+  return values;
+}
+
+/** A flag's value (the exporter accepts it once; the last, should it appear more often). */
+export function flagValue(argv: readonly string[], name: string): string | undefined {
+  return flagValues(argv, name).at(-1);
+}
+
+/**
+ * Of several --web.listen-address (the exporter listens on each), one this check can reach on
+ * 127.0.0.1: every interface (`:9860`, `0.0.0.0:`, `[::]:`) or loopback; else the first.
+ */
+function reachableListen(addresses: string[]): string | undefined {
+  const host = (a: string): string => a.slice(0, a.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+  return (
+    addresses.find(
+      (a) => ['', '0.0.0.0', '::', 'localhost'].includes(host(a)) || host(a).startsWith('127.'),
+    ) ?? addresses[0]
+  );
 }
 
 /** The main process's arguments, when this runs beside it in a container; [] elsewhere. */
@@ -51,7 +70,9 @@ export interface HealthTarget {
 /** Where and how to ask, from the main process's flags, else the environment. */
 export function healthTarget(argv: readonly string[], env: NodeJS.ProcessEnv): HealthTarget {
   const listen =
-    flagValue(argv, 'web.listen-address') ?? env.DATASTORE_WEB_LISTEN_ADDRESS ?? `:${DEFAULT_PORT}`;
+    reachableListen(flagValues(argv, 'web.listen-address')) ??
+    env.DATASTORE_WEB_LISTEN_ADDRESS ??
+    `:${DEFAULT_PORT}`;
   const port = Number(listen.slice(listen.lastIndexOf(':') + 1)) || DEFAULT_PORT;
   const file = flagValue(argv, 'web.config.file') ?? env.DATASTORE_WEB_CONFIG_FILE;
   if (!file) return { port };

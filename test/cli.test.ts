@@ -3,7 +3,7 @@
  * its one-line configuration errors with exit code 2, .env and env vars, and secrets kept out of output.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, tempDir, waitFor } from './support/processes';
 import { startRedis, type RedisNode } from './support/redis';
@@ -50,7 +50,7 @@ describe('configuration errors: one clear line, exit code 2, no stack trace', ()
     [
       'timeout above interval',
       ['--target', 'redis://h', '--collect.interval', '5s', '--collect.timeout', '10s'],
-      /must not exceed/,
+      /--collect.timeout 10s exceeds --collect.interval 5s: .*lower --collect.timeout to at most 5s/,
     ],
     [
       'bad listen address',
@@ -59,7 +59,31 @@ describe('configuration errors: one clear line, exit code 2, no stack trace', ()
     ],
     ['bad log level', ['--target', 'redis://h', '--log.level', 'loud'], /--log.level "loud" is not one of/],
     ['bad log format', ['--target', 'redis://h', '--log.format', 'xml'], /--log.format "xml" is not one of/],
-    ['unknown flag', ['--target', 'redis://h', '--colect.interval', '5s'], /unknown flag --colect.interval/],
+    [
+      'mistyped flag',
+      ['--target', 'redis://h', '--colect.interval', '5s'],
+      /unknown flag --colect.interval: did you mean --collect.interval\? \(see --help\)/,
+    ],
+    [
+      'a duration without a unit',
+      ['--target', 'redis://h', '--collect.interval', '5'],
+      /--collect.interval "5" has no unit: write 5s for seconds/,
+    ],
+    [
+      'a flag given twice',
+      ['--target', 'redis://h', '--log.level', 'info', '--log.level', 'debug'],
+      /--log.level is given more than once \("info", "debug"\): give it once/,
+    ],
+    [
+      'the same listen address twice',
+      ['--target', 'redis://h', '--web.listen-address', ':9100', '--web.listen-address', ':9100'],
+      /--web.listen-address ":9100" repeats ":9100"/,
+    ],
+    [
+      'a # in the password',
+      ['--target', 'redis://user:s3cr#et@h:6379'],
+      /percent-encode it \(# as %23.* or pass the password with --target.password-file/,
+    ],
     ['flag without value', ['--target'], /--target needs a value/],
     [
       'unreadable password file',
@@ -117,11 +141,40 @@ describe('configuration errors: one clear line, exit code 2, no stack trace', ()
     expect(r.stdout).toContain('default: :9860');
   });
 
-  test('--version prints the package version', () => {
-    const r = run(['--version']);
-    expect(r.status).toBe(0);
+  test('--version and -v print the version, git revision and branch, like the Go exporters', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    expect(r.stdout).toContain(require('../package.json').version);
+    const version = require('../package.json').version as string;
+    const env = { DATASTORE_EXPORTER_GIT_COMMIT: 'abc123def', DATASTORE_EXPORTER_GIT_BRANCH: 'release-1.2' };
+    for (const flag of ['--version', '-v']) {
+      const r = run([flag], env);
+      expect(r.status).toBe(0);
+      expect(r.stdout.split('\n')[0]).toBe(
+        `datastore-exporter, version ${version} (branch: release-1.2, revision: abc123def)`,
+      );
+      expect(r.stdout).toContain(`node version:     ${process.version}`);
+    }
+  });
+
+  test('without the variables, --version reads build-info.json that npm run build wrote', () => {
+    const info = JSON.parse(readFileSync(join(__dirname, '..', 'build-info.json'), 'utf8')) as {
+      commit: string;
+      branch?: string;
+    };
+    const git = (...args: string[]): string =>
+      spawnSync('git', args, { cwd: join(__dirname, '..'), encoding: 'utf8' }).stdout.trim();
+    expect(info.commit).toBe(git('rev-parse', 'HEAD'));
+    // A detached HEAD (a CI checkout of one commit) has no branch: unknown.
+    expect(info.branch ?? 'unknown').toBe(git('symbolic-ref', '--short', '-q', 'HEAD') || 'unknown');
+    const r = run(['--version']);
+    expect(r.stdout).toContain(`(branch: ${info.branch ?? 'unknown'}, revision: ${info.commit})`);
+  });
+
+  test('-h prints the help, with the short forms and the unit rule', () => {
+    const r = run(['-h']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('-h, --help');
+    expect(r.stdout).toContain('-v, --version');
+    expect(r.stdout).toContain('Durations take a unit: ms, s, m, h');
   });
 });
 
@@ -239,6 +292,46 @@ describe('running the bin against a real Redis', () => {
       expect(value(parseExposition(text), 'datastore_up')).toBe(0);
       expect(logs).toMatch(/WRONGPASS|invalid username-password/i);
       expect(logs + text).not.toContain('wrong-pw-456');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  test('--collect.interval 1s alone starts (the timeout follows it), and every --web.listen-address answers', async () => {
+    const ports = [await freePort(), await freePort()];
+    writeFileSync(join(dir.path, 'pw'), 'pw-from-file-123\n');
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        '--target',
+        `redis://127.0.0.1:${node.port}`,
+        '--target.password-file',
+        join(dir.path, 'pw'),
+        '--collect.interval',
+        '1s',
+        // (Without it, the fallback cluster id is warned about: this test wants no warning at all.)
+        '--cluster-id',
+        'cache',
+        ...ports.flatMap((p) => ['--web.listen-address', `127.0.0.1:${p}`]),
+      ],
+      { env: { PATH: process.env.PATH } },
+    );
+    let logs = '';
+    child.stderr.on('data', (d) => (logs += d));
+    try {
+      for (const port of ports) {
+        await waitFor(
+          `datastore_up 1 on port ${port} (logs: ${logs})`,
+          async () => {
+            const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+            return value(parseExposition(text), 'datastore_up') === 1;
+          },
+          10000,
+        );
+      }
+      expect(logs.match(/msg=listening/g)).toHaveLength(2);
+      expect(logs).not.toMatch(/level=(warn|error)/);
     } finally {
       child.kill('SIGKILL');
     }

@@ -27,6 +27,18 @@ describe('where the health check looks', () => {
     expect(healthTarget(['/sbin/docker-init', '--', 'node', 'dist/cli.js'], {})).toEqual({ port: 9860 });
   });
 
+  test('several --web.listen-address: the first one reachable on 127.0.0.1', () => {
+    const listen = (...addresses: string[]): number =>
+      healthTarget(
+        addresses.flatMap((a) => ['--web.listen-address', a]),
+        {},
+      ).port;
+    expect(listen('10.0.0.5:9100', '127.0.0.1:9101')).toBe(9101);
+    expect(listen('10.0.0.5:9100', ':9102', '127.0.0.1:9103')).toBe(9102);
+    expect(listen('[::]:9104', '10.0.0.5:9100')).toBe(9104);
+    expect(listen('10.0.0.5:9100', '10.0.0.6:9105')).toBe(9100);
+  });
+
   test('an unreadable web config file is an error (the check then fails)', () => {
     expect(() => healthTarget(['--web.config.file', '/nonexistent/web.yml'], {})).toThrow(/ENOENT/);
   });

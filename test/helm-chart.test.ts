@@ -131,6 +131,8 @@ describe('values.schema.json', () => {
     ['a port out of range', { service: { port: 70000 } }, 'service.port'],
     ['a bad scrape interval', { serviceMonitor: { interval: '30 seconds' } }, 'serviceMonitor.interval'],
     ['a bad collect interval', { config: { collectInterval: 'often' } }, 'config.collectInterval'],
+    ['a collect interval without a unit', { config: { collectInterval: '5' } }, 'config.collectInterval'],
+    ['a collect timeout without a unit', { config: { collectTimeout: '3' } }, 'config.collectTimeout'],
     ['an unknown log level', { config: { logLevel: 'verbose' } }, 'config.logLevel'],
     ['extraArgs that are not flags', { extraArgs: ['redis://x'] }, 'extraArgs[0]'],
     ['an env var without a name', { extraEnv: [{ value: 'x' }] }, 'extraEnv[0]'],

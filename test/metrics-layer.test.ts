@@ -140,6 +140,24 @@ describe('metrics layer', () => {
     expect(find(again, 'datastore_shard_commit_epoch')).toHaveLength(0);
   });
 
+  test("build_info carries the git revision and branch (Prometheus version.Info's labels)", async () => {
+    const saved = { ...process.env };
+    process.env.DATASTORE_EXPORTER_GIT_COMMIT = '0123456789abcdef';
+    process.env.DATASTORE_EXPORTER_GIT_BRANCH = 'main';
+    try {
+      const s = parseExposition((await request(appWith({ current: up(snapshot()) })).get('/metrics')).text);
+      const [info] = find(s, 'datastore_exporter_build_info');
+      expect(info?.labels).toEqual({
+        version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+        revision: '0123456789abcdef',
+        branch: 'main',
+        nodejs_version: process.version,
+      });
+    } finally {
+      process.env = saved;
+    }
+  });
+
   test('a shard or role that disappears leaves no stale series', async () => {
     const state = { current: up(snapshot()) };
     const app = appWith(state);

@@ -32,6 +32,7 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   name: string;
   version: string;
   files: string[];
+  engines: { node: string };
   dependencies: Record<string, string>;
 };
 /** Lockfile entries: `dev: true` marks a package only the dev dependencies need. */
@@ -74,12 +75,24 @@ describe('Dockerfile', () => {
     expect(copies.some((c) => c.includes(`--from=${depsStage.name}`) && /node_modules/.test(c))).toBe(true);
   });
 
-  test('every stage uses the same small Node 20 base', () => {
+  test('every stage uses the same small base, on the Node.js LTS major that CI tests', () => {
     const arg = parseDockerfile(dockerfileText).find(
       (i) => i.keyword === 'ARG' && i.args.startsWith('NODE_IMAGE='),
     );
-    expect(arg?.args).toMatch(/^NODE_IMAGE=node:20[-.\w]*-(slim|alpine)/);
+    const image = /^NODE_IMAGE=node:(\d+)[-.\w]*-(slim|alpine)/.exec(arg?.args ?? '');
+    expect(image).not.toBeNull();
     for (const s of allStages) expect(s.from).toBe('${NODE_IMAGE}');
+    // The image runs what the suite ran on: the major that .ci/run installs (scripts/install-node.sh).
+    const ciNode = /^NODE_VERSION=(\d+)\.\d+\.\d+$/m.exec(
+      readFileSync(join(ROOT, 'scripts/install-node.sh'), 'utf8'),
+    );
+    expect(ciNode).not.toBeNull();
+    expect(image![1]).toBe(ciNode![1]);
+    // An LTS line (even major), and one that package.json "engines" allows.
+    expect(Number(image![1]) % 2).toBe(0);
+    const minimum = /^>=(\d+)$/.exec(pkg.engines.node);
+    expect(minimum).not.toBeNull();
+    expect(Number(image![1])).toBeGreaterThanOrEqual(Number(minimum![1]));
   });
 
   test('runs as a numeric non-root user (Kubernetes runAsNonRoot cannot verify a user name)', () => {
@@ -96,6 +109,10 @@ describe('Dockerfile', () => {
     expect(all(finalStage, 'CMD')).toEqual([]);
     expect(one(finalStage, 'WORKDIR')).toBe('/app');
     expect(one(finalStage, 'ENV')).toMatch(/\bNODE_ENV=production\b/);
+    // No .git in the context: the revision and branch come from the build arguments.
+    expect(one(finalStage, 'ENV')).toContain('DATASTORE_EXPORTER_GIT_COMMIT=${REVISION}');
+    expect(one(finalStage, 'ENV')).toContain('DATASTORE_EXPORTER_GIT_BRANCH=${BRANCH}');
+    expect(all(finalStage, 'ARG')).toEqual(expect.arrayContaining(['REVISION=unknown', 'BRANCH=unknown']));
   });
 
   test('HEALTHCHECK probes /healthz with node (no curl in the image), with the packaged script', () => {
@@ -295,7 +312,7 @@ describe('the image layout: packed package + production-only install, run agains
       cwd: app,
       encoding: 'utf8',
     });
-    expect(out).toContain(`datastore-exporter ${pkg.version} `);
+    expect(out).toContain(`datastore-exporter, version ${pkg.version} (branch: `);
   });
 
   test('/metrics answers datastore_up 1 with the model metrics, the password read from a file', async () => {

@@ -397,7 +397,11 @@ interface ProbeExporter extends RunningServer {
 }
 
 async function startProbeExporter(flags: string[]): Promise<ProbeExporter> {
-  const config = loadServerConfig(['--web.listen-address', '127.0.0.1:0', ...flags], {});
+  // --web.listen-address may be given several times (each is listened on): the default only when none is.
+  const listen = flags.some((f) => f === '--web.listen-address' || f.startsWith('--web.listen-address='))
+    ? []
+    : ['--web.listen-address', '127.0.0.1:0'];
+  const config = loadServerConfig([...listen, ...flags], {});
   if (typeof config === 'string') throw new Error(`unexpected ${config}`);
   const logs: string[] = [];
   const running = await startServer(

@@ -35,17 +35,29 @@ function openSockets(pid: number): number {
 
 async function startBin(target: string): Promise<{ child: ChildProcess; url: string; logs: () => string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [
-    CLI,
-    '--target',
-    target,
-    '--web.listen-address',
-    `127.0.0.1:${port}`,
-    '--collect.interval',
-    '1s',
-    '--collect.timeout',
-    '800ms',
-  ]);
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      '--target',
+      target,
+      '--web.listen-address',
+      `127.0.0.1:${port}`,
+      '--collect.interval',
+      '1s',
+      '--collect.timeout',
+      '800ms',
+    ],
+    // The Docker image's runtime setting (Dockerfile NODE_OPTIONS). Without it, Node.js 24's V8 sizes
+    // its young generation to the allocation rate of 200 scrapers: one full-suite run saw RSS grow by
+    // 75 MiB after the warm-up, sizing rather than a leak (the heap in use stays ~15-30 MiB).
+    {
+      env: {
+        ...process.env,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-semi-space-size=1`.trim(),
+      },
+    },
+  );
   let logs = '';
   child.stderr!.on('data', (d) => (logs = (logs + d).slice(-50000)));
   const url = `http://127.0.0.1:${port}/metrics`;
@@ -74,8 +86,11 @@ describe('a datastore that flaps every few seconds for a minute', () => {
     const pid = exporter.child.pid!;
     await waitFor('up', async () => value(await scrape(exporter.url), 'datastore_up') === 1);
     await sleep(2000);
-    const rssStart = rssKiB(pid);
     const socketsStart = openSockets(pid);
+    // The RSS baseline is taken after two flaps: V8 sizes its heap to the work during the first
+    // failures and reconnects (on Node.js 24 the heap reserves ~55 MiB for ~20 MiB in use, then stays
+    // there), and the question here is growth from cycle to cycle, which a leak would show.
+    let rssAfterWarmUp: number | undefined;
     let downSince: number | undefined;
     let upSince: number | undefined = Date.now();
     const violations: string[] = [];
@@ -92,6 +107,7 @@ describe('a datastore that flaps every few seconds for a minute', () => {
         await node.restart();
         upSince = Date.now();
         downSince = undefined;
+        if (cycle === 2) rssAfterWarmUp = rssKiB(pid);
       }
     })();
     while (Date.now() < end) {
@@ -117,8 +133,9 @@ describe('a datastore that flaps every few seconds for a minute', () => {
     expect(Math.max(...recoveries)).toBeLessThanOrEqual(2000);
     expect(exporter.child.exitCode).toBeNull();
     const rssEnd = rssKiB(pid);
-    // Flat: no growth beyond noise after ~10 disconnect/reconnect cycles.
-    expect(rssEnd).toBeLessThan(rssStart * 1.25 + 4096);
+    // Flat: no growth beyond noise over the ~8 disconnect/reconnect cycles after the warm-up.
+    expect(rssAfterWarmUp).toBeDefined();
+    expect(rssEnd).toBeLessThan(rssAfterWarmUp! * 1.25 + 4096);
     expect(openSockets(pid)).toBeLessThanOrEqual(socketsStart + 1);
     expect(exporter.logs()).toMatch(/collection failed/);
   }, 90000);

@@ -18,8 +18,11 @@ export interface Config {
   target: Target;
   /** Multi-target probing (GET /probe), when --probe.config-file is set. */
   probe?: ProbeSettings;
-  listenHost?: string;
-  listenPort: number;
+  /**
+   * Where to listen: --web.listen-address may be given several times, as with exporter-toolkit; the
+   * same routes are served on every address. Never empty.
+   */
+  listen: ListenAddress[];
   telemetryPath: string;
   collectIntervalSeconds: number;
   collectTimeoutMs: number;
@@ -44,6 +47,12 @@ export interface Config {
  */
 export type ServerConfig = Omit<Config, 'target'> & { target?: Target };
 
+export interface ListenAddress {
+  /** undefined: every interface. */
+  host?: string;
+  port: number;
+}
+
 /** The default port: in the exporters' 9100-9999 range, clear of the peer exporters (redis 9121,
  * postgres 9187, mysqld 9104, mongodb 9216, kafka 9308, zookeeper 9141) so both can run side by side
  * while users migrate. */
@@ -55,7 +64,16 @@ interface FlagSpec {
   help: string;
   default?: string;
   boolean?: boolean;
+  /** May be given several times on the command line (each value kept); others may be given once. */
+  repeatable?: boolean;
+  /** A one-letter form, e.g. 'h' for -h. */
+  short?: string;
+  /** A duration: parsed by parseDuration (a unit is required). */
+  duration?: boolean;
 }
+
+/** The smaller of this and --collect.interval is the default --collect.timeout. */
+const DEFAULT_COLLECT_TIMEOUT_MS = 3000;
 
 export const FLAGS: FlagSpec[] = [
   {
@@ -76,8 +94,9 @@ export const FLAGS: FlagSpec[] = [
   {
     name: 'web.listen-address',
     env: ['DATASTORE_WEB_LISTEN_ADDRESS'],
-    help: 'Address to listen on for HTTP requests, [host]:port.',
+    help: 'Address to listen on for HTTP requests, [host]:port; give the flag several times to listen on several addresses.',
     default: `:${DEFAULT_PORT}`,
+    repeatable: true,
   },
   {
     name: 'web.telemetry-path',
@@ -92,18 +111,21 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: 'collect.interval',
+    duration: true,
     env: ['DATASTORE_COLLECT_INTERVAL'],
     help: 'How often to collect from the datastore (e.g. 5s, 1m); must divide a minute or an hour evenly.',
     default: '5s',
   },
   {
     name: 'collect.timeout',
+    duration: true,
     env: ['DATASTORE_COLLECT_TIMEOUT'],
     help: 'Deadline for one collection, connect included; at most the interval.',
-    default: '3s',
+    default: 'the smaller of 3s and --collect.interval',
   },
   {
     name: 'collect.max-backoff',
+    duration: true,
     env: ['DATASTORE_COLLECT_MAX_BACKOFF'],
     help: 'Longest wait between reconnect attempts after failures (doubling from one interval).',
     default: 'the collection interval',
@@ -131,6 +153,7 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: 'probe.timeout',
+    duration: true,
     env: ['DATASTORE_PROBE_TIMEOUT'],
     help: "Deadline of one probe, connect included; lowered to Prometheus's X-Prometheus-Scrape-Timeout-Seconds minus 0.5s.",
     default: '10s',
@@ -149,6 +172,7 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: 'probe.idle-timeout',
+    duration: true,
     env: ['DATASTORE_PROBE_IDLE_TIMEOUT'],
     help: 'Close the pooled connection of a target not probed for this long.',
     default: '5m',
@@ -161,6 +185,7 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: 'heartbeat.interval',
+    duration: true,
     env: ['DATASTORE_HEARTBEAT_INTERVAL'],
     help: 'How often the primary writes its heartbeat (the granularity of heartbeat lag).',
     default: '500ms',
@@ -177,8 +202,14 @@ export const FLAGS: FlagSpec[] = [
     help: `Log format: ${LOG_FORMATS.join(', ')}.`,
     default: 'logfmt',
   },
-  { name: 'help', env: [], help: 'Show this help and exit.', boolean: true },
-  { name: 'version', env: [], help: 'Show the version and exit.', boolean: true },
+  { name: 'help', short: 'h', env: [], help: 'Show this help and exit.', boolean: true },
+  {
+    name: 'version',
+    short: 'v',
+    env: [],
+    help: 'Show the version (with the git revision and branch it was built from) and exit.',
+    boolean: true,
+  },
 ];
 
 /** Driver flags, e.g. `--kafka.broker-id`, with env `DATASTORE_KAFKA_BROKER_ID`. */
@@ -207,25 +238,57 @@ export function helpText(): string {
     '',
     'A Prometheus exporter for replicated, sharded datastores: one metric contract for all of them.',
     '',
-    'Flags (each also read from the environment variable shown; a .env file in the working directory is loaded):',
+    'Flags (each also read from the environment variable shown; a .env file in the working directory is loaded).',
+    `Durations take a unit: ${DURATION_UNITS.join(', ')} (e.g. 500ms, 5s, 1m30s).`,
+    '',
   ];
   for (const f of allFlags()) {
     const def = f.default ? ` (default: ${f.default})` : '';
-    lines.push(`  --${f.name}${f.boolean ? '' : '=<value>'}`);
+    const short = f.short ? `-${f.short}, ` : '';
+    lines.push(`  ${short}--${f.name}${f.boolean ? '' : '=<value>'}`);
     lines.push(`      ${f.help}${def}${f.env.length ? `  [env ${f.env.join(', ')}]` : ''}`);
   }
   return lines.join('\n');
 }
 
-/** Parses `5s`, `500ms`, `1m`, `1h`, or a bare number of seconds. Returns milliseconds. */
+const DURATION_UNITS = ['ms', 's', 'm', 'h'] as const;
+const UNIT_MS: Record<(typeof DURATION_UNITS)[number], number> = { ms: 1, s: 1000, m: 60000, h: 3600000 };
+
+/**
+ * Parses a duration with units, Go-style: `500ms`, `5s`, `1m`, `1h`, `1m30s`. Returns milliseconds.
+ * A bare number is refused for every duration flag alike (is `--heartbeat.interval=500` 500 ms or
+ * 500 s?), as Prometheus and the Go exporters refuse it; the message shows the seconds spelling.
+ */
 export function parseDuration(value: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (!m) throw new ConfigError(`--${flag} "${value}" is not a duration (e.g. 500ms, 5s, 1m)`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  const ms = n * { ms: 1, s: 1000, m: 60000, h: 3600000 }[unit]!;
+  const text = value.trim();
+  // A bare zero needs no unit (as in Go); it is refused below for being zero.
+  if (/^0+(?:\.0+)?$/.test(text)) throw new ConfigError(`--${flag} must be greater than zero`);
+  if (/^\d+(?:\.\d+)?$/.test(text)) {
+    throw new ConfigError(
+      `--${flag} "${value}" has no unit: write ${text}s for seconds (units: ${DURATION_UNITS.join(', ')})`,
+    );
+  }
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+  let ms = 0;
+  let at = 0;
+  while (at < text.length) {
+    part.lastIndex = at;
+    const m = part.exec(text);
+    if (!m) {
+      throw new ConfigError(`--${flag} "${value}" is not a duration (e.g. 500ms, 5s, 1m, 1m30s)`);
+    }
+    ms += Number(m[1]) * UNIT_MS[m[2] as (typeof DURATION_UNITS)[number]];
+    at = part.lastIndex;
+  }
+  if (text === '')
+    throw new ConfigError(`--${flag} "${value}" is not a duration (e.g. 500ms, 5s, 1m, 1m30s)`);
   if (!(ms > 0)) throw new ConfigError(`--${flag} must be greater than zero`);
   return ms;
+}
+
+/** `5000` -> `5s`, `1500` -> `1.5s`, `250` -> `250ms`: how a duration is shown back in messages. */
+export function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${ms / 1000}s`;
 }
 
 export function parseListenAddress(value: string): { host?: string; port: number } {
@@ -238,30 +301,103 @@ export function parseListenAddress(value: string): { host?: string; port: number
   return { host: host || undefined, port };
 }
 
-/** Splits argv into flag values; `--name value`, `--name=value` and boolean `--name`. */
-export function parseArgs(argv: string[]): Map<string, string> {
-  const specs = new Map(allFlags().map((f) => [f.name, f]));
-  const values = new Map<string, string>();
+/**
+ * Splits argv into flag values: `--name value`, `--name=value`, boolean `--name`, and the short forms
+ * `-h` and `-v`. A flag may be given once, unless it is repeatable (its values are kept in order).
+ */
+export function parseArgs(argv: string[]): Map<string, string[]> {
+  const flags = allFlags();
+  const specs = new Map(flags.map((f) => [f.name, f]));
+  for (const f of flags) if (f.short) specs.set(f.short, f);
+  const values = new Map<string, string[]>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    const m = /^--?([a-z0-9][a-z0-9.-]*)(?:=(.*))?$/is.exec(arg);
+    const m = /^--?([a-z0-9][a-z0-9._-]*)(?:=(.*))?$/is.exec(arg);
     if (!m)
       throw new ConfigError(`unexpected argument "${arg.startsWith('-') ? arg : '<value>'}" (see --help)`);
     const name = m[1]!;
-    const spec = specs.get(name) ?? (name === 'h' ? specs.get('help') : undefined);
-    if (!spec) throw new ConfigError(`unknown flag --${name} (see --help)`);
-    if (spec.boolean) {
-      values.set(spec.name, m[2] ?? 'true');
-      continue;
+    const spec = specs.get(name);
+    if (!spec) {
+      const hint = suggestFlags(
+        name,
+        flags.map((f) => f.name),
+      );
+      throw new ConfigError(
+        `unknown flag ${arg.startsWith('--') ? '--' : '-'}${name}${hint.length ? `: did you mean ${hint.map((h) => `--${h}`).join(' or ')}?` : ''} (see --help)`,
+      );
     }
     let value = m[2];
-    if (value === undefined) {
+    if (spec.boolean) {
+      value ??= 'true';
+    } else if (value === undefined) {
       value = argv[++i];
-      if (value === undefined) throw new ConfigError(`--${name} needs a value`);
+      if (value === undefined) throw new ConfigError(`--${spec.name} needs a value`);
     }
-    values.set(spec.name, value);
+    const previous = values.get(spec.name);
+    if (previous && !spec.repeatable) {
+      throw new ConfigError(
+        `--${spec.name} is given more than once (${[...previous, value].map((v) => JSON.stringify(v)).join(', ')}): give it once`,
+      );
+    }
+    values.set(spec.name, [...(previous ?? []), value]);
   }
   return values;
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) between two names. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The flags a mistyped name probably meant: a different spelling of the separators
+ * (`--log_level`, `--log-level`), a known flag's last part (`--listen-address`, `--interval`), or the
+ * nearest names within a typo or two (`--colect.interval`). At most two, best first.
+ */
+export function suggestFlags(typed: string, names: string[]): string[] {
+  const flat = (n: string): string => n.toLowerCase().replace(/[._-]/g, '');
+  const same = names.filter((n) => flat(n) === flat(typed));
+  if (same.length) return same.slice(0, 2);
+  const lower = typed.toLowerCase().replace(/_/g, '-');
+  const suffix = names.filter((n) => n.endsWith(`.${lower}`));
+  if (suffix.length) return suffix.slice(0, 2);
+  const limit = typed.length >= 6 ? 2 : 1;
+  const scored = names
+    .map((n) => ({ n, d: editDistance(lower, n) }))
+    .filter((x) => x.d <= limit)
+    .sort((x, y) => x.d - y.d);
+  return scored
+    .filter((x) => x.d === scored[0]?.d)
+    .map((x) => x.n)
+    .slice(0, 2);
+}
+
+/** Every --web.listen-address, parsed; the same address twice is refused (the second bind would fail). */
+function listenAddresses(values: string[]): ListenAddress[] {
+  const seen = new Map<string, string>();
+  return values.map((value) => {
+    const address = parseListenAddress(value);
+    const key = `${address.host ?? ''}|${address.port}`;
+    if (address.port !== 0 && seen.has(key)) {
+      throw new ConfigError(
+        `--web.listen-address ${JSON.stringify(value)} repeats ${JSON.stringify(seen.get(key))}: give each address once`,
+      );
+    }
+    seen.set(key, value);
+    return address;
+  });
 }
 
 /** A boolean flag or env value: true/1/yes or false/0/no (a bare flag is true). */
@@ -320,7 +456,7 @@ export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): Server
   if (args.has('help')) return 'help';
   if (args.has('version')) return 'version';
   const get = (name: string): string | undefined => {
-    if (args.has(name)) return args.get(name);
+    if (args.has(name)) return args.get(name)!.at(-1);
     const spec = allFlags().find((f) => f.name === name);
     for (const e of spec?.env ?? []) if (env[e] !== undefined && env[e] !== '') return env[e];
     return spec?.default;
@@ -372,11 +508,19 @@ export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): Server
   }
 
   const interval = validateInterval(parseDuration(get('collect.interval')!, 'collect.interval'));
-  const timeoutMs = parseDuration(get('collect.timeout')!, 'collect.timeout');
+  // Unset, the timeout follows the interval, so `--collect.interval 1s` alone just works.
+  const rawTimeout = get('collect.timeout');
+  const timeoutMs = isSet('collect.timeout')
+    ? parseDuration(rawTimeout!, 'collect.timeout')
+    : Math.min(DEFAULT_COLLECT_TIMEOUT_MS, interval * 1000);
   if (timeoutMs > interval * 1000) {
-    throw new ConfigError(`--collect.timeout must not exceed --collect.interval (${interval}s)`);
+    throw new ConfigError(
+      `--collect.timeout ${formatDuration(timeoutMs)} exceeds --collect.interval ${formatDuration(interval * 1000)}: ` +
+        `a collection must end before the next one starts; lower --collect.timeout to at most ` +
+        `${formatDuration(interval * 1000)} (or leave it unset) or raise --collect.interval`,
+    );
   }
-  const rawBackoff = args.get('collect.max-backoff') ?? env.DATASTORE_COLLECT_MAX_BACKOFF;
+  const rawBackoff = isSet('collect.max-backoff') ? get('collect.max-backoff') : undefined;
   const maxBackoffSeconds = rawBackoff ? parseDuration(rawBackoff, 'collect.max-backoff') / 1000 : interval;
 
   const logLevel = get('log.level') as LogLevel;
@@ -389,7 +533,7 @@ export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): Server
   }
   const telemetryPath = get('web.telemetry-path')!;
   if (!telemetryPath.startsWith('/')) throw new ConfigError('--web.telemetry-path must start with "/"');
-  const listen = parseListenAddress(get('web.listen-address')!);
+  const listen = listenAddresses(args.get('web.listen-address') ?? [get('web.listen-address')!]);
   const webConfigFile = get('web.config.file');
   const web = webConfigFile ? loadWebConfig(webConfigFile) : undefined;
 
@@ -417,8 +561,7 @@ export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): Server
     target,
     probe,
     heartbeatIntervalMs,
-    listenHost: listen.host,
-    listenPort: listen.port,
+    listen,
     telemetryPath,
     collectIntervalSeconds: interval,
     collectTimeoutMs: timeoutMs,

@@ -43,6 +43,8 @@ export interface CollectorState {
   /** Failed collection attempts; a collection skipped while backing off is not an attempt. */
   errorsTotal: number;
   lastSuccessSeconds?: number;
+  /** Unix time (seconds) when the last collection (or skipped, backing-off attempt) ended. */
+  lastAttemptSeconds?: number;
   lastError?: string;
 }
 
@@ -254,9 +256,16 @@ export class Collector {
   }
 
   private publish(
-    next: Omit<CollectorState, 'attempted' | 'lastDurationSeconds'> & { started: number },
+    next: Omit<CollectorState, 'attempted' | 'lastDurationSeconds' | 'lastAttemptSeconds'> & {
+      started: number;
+    },
   ): void {
     const { started, ...rest } = next;
-    this.current = { ...rest, attempted: true, lastDurationSeconds: (performance.now() - started) / 1000 };
+    this.current = {
+      ...rest,
+      attempted: true,
+      lastDurationSeconds: (performance.now() - started) / 1000,
+      lastAttemptSeconds: Date.now() / 1000,
+    };
   }
 }

@@ -38,13 +38,32 @@ export function readSecretFile(path: string, what: string): string {
   }
 }
 
+/**
+ * Why a URL with credentials failed to parse, or parsed into something else: a `#`, `?` or `/` in the
+ * password ends the authority early (`redis://:ab#cd@host` is host "" with fragment "cd@host"; with a
+ * numeric password the URL even parses, to the wrong host).
+ */
+const CREDENTIAL_CHARACTERS_HINT =
+  'if the user or password holds # ? / or another reserved character, percent-encode it ' +
+  '(# as %23, ? as %3F, / as %2F, % as %25) or pass the password with --target.password-file';
+
+function looksLikeCredentials(raw: string): boolean {
+  const afterScheme = raw.indexOf('://');
+  return afterScheme >= 0 && raw.indexOf('@', afterScheme) >= 0;
+}
+
 export function parseTarget(raw: string, passwordFromFile?: string): Target {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     // Never echo the raw value: it may hold a password.
-    throw new ConfigError('--target is not a valid URL (expected e.g. redis://127.0.0.1:6379)');
+    const hint = looksLikeCredentials(raw) ? `; ${CREDENTIAL_CHARACTERS_HINT}` : '';
+    throw new ConfigError(`--target is not a valid URL (expected e.g. redis://127.0.0.1:6379)${hint}`);
+  }
+  // An '@' after the host means the authority ended before the real one (see the hint).
+  if (/@/.test(url.pathname + url.hash)) {
+    throw new ConfigError(`--target has an '@' after its host: ${CREDENTIAL_CHARACTERS_HINT}`);
   }
   const scheme = url.protocol.replace(/:$/, '');
   const driver = driverForScheme(scheme);

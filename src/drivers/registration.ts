@@ -4,6 +4,7 @@
  * the JSON APIs never name a datastore.
  */
 import type { DriverFactory, DriverOptions, HeartbeatDriver } from '../core/model';
+import type { PeerProtocol } from './shared/peer-check';
 
 /** How an auth module's `tls: true` turns a plain target URL into this driver's TLS form. */
 export interface TlsUrlMode {
@@ -32,6 +33,11 @@ interface RegistrationFacts {
    * TLS. A driver without `tls` has no TLS support: such a module is refused, never sent in clear.
    */
   tls?: { schemes?: string[]; mode: TlsUrlMode };
+  /**
+   * The wire protocol, where shared/peer-check.ts can recognise it: a failed connect then says when
+   * the server at the target's port speaks another one (a PostgreSQL URL at a Redis port).
+   */
+  protocol?: PeerProtocol;
   /** Replicante's `kind` for this datastore (its own agents' spelling where one existed). */
   replicanteKind: string;
   /** Driver-specific flags, `--<name>.<flag>`, passed to the driver in DriverOptions.extra. */

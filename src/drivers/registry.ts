@@ -12,6 +12,8 @@ import { registration as postgresql } from './postgresql';
 import { registration as rabbitmq } from './rabbitmq';
 import { registration as redis } from './redis';
 import type { DriverRegistration } from './registration';
+import type { Driver, DriverOptions } from '../core/model';
+import { withPeerCheck } from './shared/peer-check';
 import { registration as zookeeper } from './zookeeper';
 
 export type { DriverRegistration } from './registration';
@@ -34,4 +36,17 @@ export function driverForScheme(scheme: string): DriverRegistration | undefined 
 
 export function supportedSchemes(): string[] {
   return DRIVERS.flatMap((d) => d.schemes);
+}
+
+/**
+ * Makes the registration's driver for one target, wrapped so that a failed connect to a server of
+ * another kind says so (shared/peer-check.ts).
+ */
+export function createDriver(registration: DriverRegistration, options: DriverOptions): Driver {
+  return withPeerCheck(registration.create(options), {
+    protocol: registration.protocol,
+    datastore: registration.replicanteKind,
+    target: options.target,
+    logger: options.logger,
+  });
 }

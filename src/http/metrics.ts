@@ -15,7 +15,7 @@ import {
   type ContentType,
 } from './exposition';
 import type { Snapshot } from '../core/model';
-import { EXPORTER_VERSION } from '../core/version';
+import { versionInfo } from '../core/version';
 
 export { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, type ContentType };
 
@@ -69,12 +69,21 @@ export function buildSelfRegistry(
       this.set(state().lastSuccessSeconds ?? 0);
     },
   });
+  const build = versionInfo();
   new Gauge({
     name: 'datastore_exporter_build_info',
-    help: 'Version of the exporter and of Node.js it runs on (always 1).',
-    labelNames: ['version', 'nodejs_version'],
+    help: 'Version, git revision and branch of the exporter, and the Node.js it runs on (always 1).',
+    labelNames: ['version', 'revision', 'branch', 'nodejs_version'],
     registers,
-  }).set({ version: EXPORTER_VERSION, nodejs_version: process.version }, 1);
+  }).set(
+    {
+      version: build.version,
+      revision: build.revision,
+      branch: build.branch,
+      nodejs_version: build.nodejsVersion,
+    },
+    1,
+  );
   if (withProcessMetrics) {
     collectDefaultMetrics({ register: registry });
     // prom-client's totals of active handles/requests/resources are gauges named `_total`, which

@@ -1,5 +1,5 @@
 /**
- * The HTTP surface: /metrics (or --web.telemetry-path), /healthz, /ready, a small landing page, the
+ * The HTTP surface: /metrics (or --web.telemetry-path), /healthz, /ready, the status page at `/`, the
  * Replicante agent API (/api/unstable/..., JSON from the latest snapshot) and, when configured,
  * GET /probe (multi-target probing, probe/service.ts) and GET /discover (probe/discovery.ts).
  * Except /probe, it only reads what the collector published; no such request waits on the datastore.
@@ -21,7 +21,8 @@ import type { Snapshot } from '../core/model';
 import type { DiscoveryService } from '../probe/discovery';
 import type { ProbeService } from '../probe/service';
 import { agentInfo, datastoreInfo, errorBody, shardsInfo, type AgentVersion } from './replicante-api';
-import { EXPORTER_VERSION } from '../core/version';
+import { EXPORTER_VERSION, versionInfo } from '../core/version';
+import { parseRefresh, renderStatusPage, type StatusPageContext } from './status-page';
 import type { WebConfig } from '../config/web-config';
 import { OPEN_PATHS, webGuard } from './listener';
 
@@ -42,6 +43,11 @@ export interface AppOptions {
   agentVersion?: AgentVersion;
   /** --web.config.file: basic auth, headers and rate limit guard every route (TLS is the listener's). */
   web?: WebConfig;
+  /** What the status page at `/` says about the target and its schedule (http/status-page.ts). */
+  status?: Pick<
+    StatusPageContext,
+    'target' | 'datastore' | 'collectIntervalSeconds' | 'collectTimeoutMs' | 'heartbeatIntervalMs'
+  >;
 }
 
 /** Replicante's agent API root (its agents' `APIRoot::UnstableAPI`). */
@@ -71,10 +77,6 @@ async function sendExposition(req: Request, res: Response, body: string, content
   } else {
     res.send(body);
   }
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 export function createApp(opts: AppOptions): Express {
@@ -193,21 +195,22 @@ export function createApp(opts: AppOptions): Express {
   app.get(`${REPLICANTE_API}/info/datastore`, fromSnapshot(datastoreInfo));
   app.get(`${REPLICANTE_API}/shards`, fromSnapshot(shardsInfo));
 
-  app.get('/', (_req, res) => {
-    const path = escapeHtml(opts.telemetryPath);
-    const probeLink = probe
-      ? ` · <a href="/probe">Probe</a> (<code>/probe?target=&lt;url&gt;</code>) · ` +
-        `<a href="/discover">Discover</a> (<code>/discover?target=&lt;seed url&gt;</code>)`
-      : '';
-    res
-      .type('html')
-      .send(
-        `<!doctype html><html><head><title>datastore-exporter</title></head><body>` +
-          `<h1>datastore-exporter</h1><p><a href="${path}">Metrics</a>${probeLink}</p>` +
-          `<p>Replicante agent API: <a href="${REPLICANTE_API}/info/agent">agent</a> · ` +
-          `<a href="${REPLICANTE_API}/info/datastore">datastore</a> · <a href="${REPLICANTE_API}/shards">shards</a></p>` +
-          `<p><a href="/healthz">Health</a> · <a href="/ready">Readiness</a></p></body></html>\n`,
-      );
+  // The status page: everything it shows was published by the collector; it never waits on the datastore.
+  const statusContext: StatusPageContext = {
+    ...opts.status,
+    version: versionInfo(),
+    telemetryPath: opts.telemetryPath,
+    apiRoot: REPLICANTE_API,
+    probe: !!probe,
+  };
+  app.get('/', (req, res) => {
+    const html = renderStatusPage(statusContext, {
+      state: state?.(),
+      nowSeconds: Date.now() / 1000,
+      refreshSeconds: parseRefresh(req.query.refresh),
+    });
+    // A status page must never be served from a cache (browser or proxy) as if it were current.
+    res.set('Cache-Control', 'no-store').type('html').send(html);
   });
 
   return app;

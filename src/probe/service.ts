@@ -17,7 +17,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { Collector, type CollectorState } from '../core/collector';
 import { ConfigError, TimeoutError, withTimeout } from '../core/errors';
-import { driverForScheme } from '../drivers/registry';
+import { createDriver, driverForScheme } from '../drivers/registry';
 import type { Logger } from '../core/logger';
 import { renderSnapshot } from '../http/exposition';
 import { buildSelfRegistry, joinExpositions, type ContentType } from '../http/metrics';
@@ -99,7 +99,7 @@ export class ProbeService {
     const { target } = probeTarget;
     const registration = driverForScheme(target.scheme)!;
     const logger = this.logger.child({ datastore: registration.name, probe_target: target.redactedUrl });
-    const driver = registration.create({
+    const driver = createDriver(registration, {
       target,
       timeoutMs: this.settings.timeoutMs,
       logger,

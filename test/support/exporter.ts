@@ -26,18 +26,14 @@ export interface TestExporter extends RunningExporter {
 
 /** Starts an exporter with CLI-style flags; defaults: 1s interval, 800ms timeout, 127.0.0.1:0. */
 export async function startTestExporter(flags: string[], env: NodeJS.ProcessEnv = {}): Promise<TestExporter> {
-  const config = loadConfig(
-    [
-      '--web.listen-address',
-      '127.0.0.1:0',
-      '--collect.interval',
-      '1s',
-      '--collect.timeout',
-      '800ms',
-      ...flags,
-    ],
-    env,
-  );
+  // A flag may be given once: a default applies only where the test did not set its own.
+  const given = (name: string): boolean => flags.some((f) => f === `--${name}` || f.startsWith(`--${name}=`));
+  const defaults = [
+    ['web.listen-address', '127.0.0.1:0'],
+    ['collect.interval', '1s'],
+    ['collect.timeout', '800ms'],
+  ].flatMap(([name, value]) => (given(name!) ? [] : [`--${name}`, value!]));
+  const config = loadConfig([...defaults, ...flags], env);
   if (typeof config === 'string') throw new Error(`unexpected ${config}`);
   const logs: string[] = [];
   const logger = createLogger('debug', 'logfmt', (line) => logs.push(line));

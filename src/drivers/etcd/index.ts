@@ -9,6 +9,7 @@ export const registration: DriverRegistration = {
   defaultPort: 2379,
   heartbeat: true,
   tls: { schemes: ['etcds'], mode: { scheme: 'etcds' } },
+  protocol: 'http',
   replicanteKind: 'etcd',
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   create: (options) => (require('./driver') as DriverModule).createDriver(options),

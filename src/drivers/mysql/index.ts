@@ -8,6 +8,7 @@ export const registration: DriverRegistration = {
   schemes: ['mysql', 'mariadb'],
   defaultPort: 3306,
   heartbeat: true,
+  protocol: 'mysql',
   replicanteKind: 'MySQL',
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   create: (options) => (require('./driver') as DriverModule).createDriver(options),

@@ -10,6 +10,7 @@ export const registration: DriverRegistration = {
   defaultPort: 8222,
   // No heartbeat mode: see docs/nats.md "Why no heartbeat mode".
   heartbeat: false,
+  protocol: 'http',
   replicanteKind: 'NATS',
   flags: [
     {

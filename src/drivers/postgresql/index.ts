@@ -9,6 +9,7 @@ export const registration: DriverRegistration = {
   defaultPort: 5432,
   heartbeat: true,
   tls: { mode: { params: { sslmode: 'verify-full' } } },
+  protocol: 'postgresql',
   replicanteKind: 'PostgreSQL',
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   create: (options) => (require('./driver') as DriverModule).createDriver(options),

@@ -10,6 +10,7 @@ export const registration: DriverRegistration = {
   defaultPort: 15672,
   // No heartbeat mode: see docs/rabbitmq.md "Why no heartbeat mode".
   heartbeat: false,
+  protocol: 'http',
   replicanteKind: 'RabbitMQ',
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   create: (options) => (require('./driver') as DriverModule).createDriver(options),

@@ -9,6 +9,7 @@ export const registration: DriverRegistration = {
   defaultPort: 6379,
   heartbeat: true,
   tls: { schemes: ['rediss'], mode: { scheme: 'rediss' } },
+  protocol: 'redis',
   replicanteKind: 'Redis',
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   create: (options) => (require('./driver') as DriverModule).createDriver(options),
