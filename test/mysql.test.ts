@@ -154,7 +154,9 @@ describe('mariadb primary, GTID replica and delayed replica', () => {
         expect(slave).toBeDefined();
         expect(roleOf(s, SHARD)).toBe('secondary');
         expect(slave!['Slave_IO_Running']).toBe('Yes');
-        expect(lagOf(s)).toBe(Number(slave!['Seconds_Behind_Master']));
+        // Above 0 the server's value; at 0 ("applied all that was received") unknown: absent.
+        const sbm = Number(slave!['Seconds_Behind_Master']);
+        expect(lagOf(s)).toBe(sbm > 0 ? sbm : undefined);
       }
       expect(value(s, OFFSET, { shard_id: SHARD })).toBe(gtidSum(vars.get('gtid_current_pos')!));
       // The CLI's own connection and the exporter's are not clients, nor are the replicas' binlog
@@ -236,7 +238,7 @@ describe('mariadb primary, GTID replica and delayed replica', () => {
     }
   });
 
-  test('delayed replica: lag within 1 s of MASTER_DELAY under a steady write load, 0 when idle', async () => {
+  test('delayed replica: lag within 1 s of MASTER_DELAY under a steady write load, absent (never 0) when idle', async () => {
     const writer: Connection = await primary.connectTester();
     let writing = true;
     const load = (async () => {
@@ -260,7 +262,8 @@ describe('mariadb primary, GTID replica and delayed replica', () => {
         );
         expect(lag).toBeDefined();
         samples.push({ lag: lag!, cliLag, appliedAge });
-        fastLags.push(lagOf(await scrape(replica))!);
+        // The undelayed replica: absent while caught up (0 would claim what it cannot know), else small.
+        fastLags.push(lagOf(await scrape(replica)) ?? 0);
       }
     } finally {
       writing = false;
@@ -276,12 +279,15 @@ describe('mariadb primary, GTID replica and delayed replica', () => {
     }
     for (const lag of fastLags) expect(lag).toBeLessThanOrEqual(1);
 
-    // Idle: once the last write is applied the lag is 0, and stays 0 (no lag growing on an idle replica).
+    // Idle: once the last write is applied the server says 0, which only means "applied all it
+    // received": the lag is absent (unknown), and stays absent: no false lag on an idle replica, no 0.
     await waitCaughtUp(delayed, primary);
-    await waitFor('idle lag 0', async () => lagOf(await scrape(delayed)) === 0, 5000, 100);
+    await waitFor('idle lag absent', async () => lagOf(await scrape(delayed)) === undefined, 5000, 100);
     for (let i = 0; i < 3; i++) {
       await exp(delayed).nextCollections(1);
-      expect(lagOf(await scrape(delayed))).toBe(0);
+      const s = await scrape(delayed);
+      expect(lagOf(s)).toBeUndefined();
+      expect(roleOf(s, SHARD)).toBe('secondary');
     }
   });
 
@@ -296,10 +302,15 @@ describe('mariadb primary, GTID replica and delayed replica', () => {
     } finally {
       replica.sql('START SLAVE SQL_THREAD');
     }
-    await waitFor('lag back', async () => lagOf(await scrape(replica)) === 0, 5000, 100);
+    await waitFor(
+      'applier running and caught up again',
+      () => replica.replicaStatus()!['Seconds_Behind_Master'] === '0',
+      5000,
+      100,
+    );
   });
 
-  test('IO thread broken: lag is the time since it was last seen connected, growing; back to 0 once it reconnects', async () => {
+  test('IO thread broken: lag is the time since it was last seen connected, growing; gone once it reconnects', async () => {
     // The replica's IO thread reconnects with a password the primary no longer accepts.
     primary.sql("SET PASSWORD FOR 'repl'@'127.0.0.1' = PASSWORD('changed')");
     const broken = Date.now() / 1000;
@@ -327,7 +338,12 @@ describe('mariadb primary, GTID replica and delayed replica', () => {
       primary.sql("SET PASSWORD FOR 'repl'@'127.0.0.1' = PASSWORD('repl-pw')");
     }
     // MASTER_CONNECT_RETRY=1: reconnected within seconds, lag back to Seconds_Behind_Master.
-    await waitFor('reconnected, lag 0', async () => lagOf(await scrape(replica)) === 0, 10000, 100);
+    await waitFor(
+      'reconnected, outage lag gone',
+      async () => lagOf(await scrape(replica)) === undefined,
+      10000,
+      100,
+    );
     expect(replica.replicaStatus()!['Slave_IO_Running']).toBe('Yes');
   });
 

@@ -270,10 +270,16 @@ export function nodeRole(
 /**
  * The shard's lag over all channels of a multi-source replica: the worst channel, and unknown if any
  * channel's lag is unknown (the maximum of an unknown is unknown, never a smaller known value).
+ *
+ * A worst of 0 is unknown too: every channel then says only "everything received is applied"
+ * (Seconds_Behind_* = 0, or a link seen healthy at this very collection). Events still on the network
+ * (a slow path, a link not yet known to be silent) are invisible to the server, so 0 would claim "in
+ * sync" where the truth may be seconds behind: absent, never a made-up 0 (docs/mysql.md "Lag").
  */
 export function worstLagSeconds(lags: (number | undefined)[]): number | undefined {
   if (lags.length === 0 || lags.some((l) => l === undefined)) return undefined;
-  return Math.max(...(lags as number[]));
+  const worst = Math.max(...(lags as number[]));
+  return worst > 0 ? worst : undefined;
 }
 
 /** One MariaDB GTID: domain-server_id-seq_no. */
