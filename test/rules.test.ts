@@ -3,14 +3,26 @@
  * rules/tests/*.yml) must pass, and the rules follow the monitoring-mixins conventions: CamelCase
  * names with one prefix, a severity, summary/description/runbook_url annotations whose runbook anchor
  * exists in docs/alerts.md. Every alert must be shown to fire AND to stay silent by the unit tests,
- * and every recording rule must be checked by one.
+ * and every recording rule must be checked by one. The rules file is generated from the mixin in
+ * scripts/rules/ (UPDATE_RULES=1 rewrites it from the default config).
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { requireBinary } from './support/processes';
-import { allRules, PROMTOOL, ROOT, RULE_TESTS_DIR, RULES_FILE } from './support/prometheus';
+import { DEFAULT_CONFIG, mergeConfig } from '../scripts/rules/config';
+import { renderRules } from '../scripts/rules/render';
+import { buildRules } from '../scripts/rules/rules';
+import { requireBinary, tempDir } from './support/processes';
+import {
+  allRules,
+  loadRules,
+  PROMTOOL,
+  ROOT,
+  RULE_TESTS_DIR,
+  RULES_FILE,
+  selectorsOf,
+} from './support/prometheus';
 
 const RUNBOOK_BASE = 'https://github.com/datastore-exporter/datastore-exporter/blob/main/docs/alerts.md#';
 
@@ -23,6 +35,8 @@ function promtool(args: string[]): string {
     throw new Error(`promtool ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
   }
 }
+
+if (process.env.UPDATE_RULES === '1') writeFileSync(RULES_FILE, renderRules(DEFAULT_CONFIG));
 
 const testFiles = readdirSync(RULE_TESTS_DIR)
   .filter((f) => f.endsWith('.yml'))
@@ -75,9 +89,11 @@ describe('conventions', () => {
         'DatastoreCollectionStale',
         'DatastoreDown',
         'DatastoreExporterDown',
+        'DatastoreHeartbeatStopped',
         'DatastoreMissingPrimary',
         'DatastoreMultiplePrimaries',
         'DatastorePrimaryChanged',
+        'DatastorePrimaryUnobserved',
         'DatastoreReplicationLagHigh',
       ].sort(),
     );
@@ -120,4 +136,103 @@ describe('conventions', () => {
     for (const name of alertNames)
       expect(docs).toMatch(new RegExp(`^\\| \\[${name}\\]\\(#${name.toLowerCase()}\\)`, 'm'));
   });
+});
+
+describe('the rules are a mixin: generated from a config block', () => {
+  const TEST_CONFIG = {
+    selector: 'env="prod"',
+    exporterTargetSelector: 'job="dsx"',
+    for: { missingPrimary: '3m' },
+    lag: { warning: { thresholdSeconds: 45 } },
+  };
+
+  test('the committed rules file is exactly the render of the default config', () => {
+    const hint = 'run UPDATE_RULES=1 npx jest test/rules.test.ts (or npm run rules:render -- --out ...)';
+    expect({ same: readFileSync(RULES_FILE, 'utf8') === renderRules(DEFAULT_CONFIG), hint }).toEqual({
+      same: true,
+      hint,
+    });
+  });
+
+  test.each([
+    ['the default config', DEFAULT_CONFIG],
+    ['a user config', mergeConfig(TEST_CONFIG)],
+  ])('parsing the render of %s gives back exactly the rules built from it', (_name, config) => {
+    const built = buildRules(config).map((g) => ({
+      name: g.name,
+      rules: g.rules.map(({ comment: _comment, ...rule }) => ({ ...rule, expr: `${rule.expr}\n` })),
+    }));
+    expect(parse(renderRules(config))).toEqual({ groups: built });
+  });
+
+  test('a user config reaches every selector, threshold and for:, and promtool accepts the result', () => {
+    const config = mergeConfig(TEST_CONFIG);
+    const dir = tempDir('rules-mixin');
+    try {
+      const file = join(dir.path, 'variant.yml');
+      writeFileSync(file, renderRules(config));
+      expect(promtool(['check', 'rules', file])).toMatch(/SUCCESS/);
+      const rules = allRules(loadRules(file));
+      for (const rule of rules) {
+        const { selectors, bare } = selectorsOf(rule.expr);
+        // Bare names are the recording rules' own outputs, derived from selected series.
+        expect(bare.filter((name) => !name.includes(':'))).toEqual([]);
+        for (const sel of selectors.filter((x) => !x.metric.includes(':')))
+          expect(sel.matchers).toContainEqual({ name: 'env', op: '=', value: 'prod' });
+      }
+      const exporterDown = rules.find((r) => r.alert === 'DatastoreExporterDown')!;
+      expect(exporterDown.expr).toContain('up{env="prod", job="dsx"}');
+      const missing = rules.find((r) => r.alert === 'DatastoreMissingPrimary')!;
+      expect(missing.for).toBe('3m');
+      expect(missing.annotations!.description).toContain('primary for 3 minutes');
+      const lag = rules.filter((r) => r.alert === 'DatastoreReplicationLagHigh');
+      expect(lag.map((r) => r.annotations!.summary)).toEqual([
+        'A replica is more than 45 seconds behind its primary and not catching up.',
+        'A replica is more than 5 minutes behind its primary and not catching up.',
+      ]);
+      expect(lag[0]!.expr).toContain('cluster_shard_node:datastore_replica_staleness_seconds > 45');
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test('a config with a typo, a wrong type or a bad duration is refused, naming the setting', () => {
+    expect(() => mergeConfig({ for: { missingPrimry: '1m' } })).toThrow('for.missingPrimry: unknown setting');
+    expect(() => mergeConfig({ lag: { warning: { thresholdSeconds: '30' } } })).toThrow(
+      'lag.warning.thresholdSeconds: expected a number',
+    );
+    expect(() => mergeConfig({ shardMemory: '10 minutes' })).toThrow(
+      'shardMemory: "10 minutes" is not a duration',
+    );
+    expect(() => mergeConfig({ leaderAwareDatastores: 'etcd' })).toThrow(
+      'leaderAwareDatastores: expected a list',
+    );
+    // A partial config keeps every other default.
+    expect(mergeConfig({ for: { down: '5m' } })).toEqual({
+      ...DEFAULT_CONFIG,
+      for: { ...DEFAULT_CONFIG.for, down: '5m' },
+    });
+  });
+
+  test('npm run rules:render renders a user config file; a bad one is one line on stderr and exit 2', () => {
+    const dir = tempDir('rules-render');
+    try {
+      const good = join(dir.path, 'good.yml');
+      const bad = join(dir.path, 'bad.json');
+      const out = join(dir.path, 'out.yml');
+      writeFileSync(good, 'selector: env="prod"\nfor:\n  missingPrimary: 3m\n');
+      writeFileSync(bad, JSON.stringify({ for: { missingPrimry: '1m' } }));
+      const run = (args: string[]) =>
+        spawnSync('npm', ['run', '-s', 'rules:render', '--', ...args], { cwd: ROOT, encoding: 'utf8' });
+      const ok = run(['--config', good, '--out', out]);
+      expect(ok.status).toBe(0);
+      expect(readFileSync(out, 'utf8')).toBe(renderRules(mergeConfig(parse(readFileSync(good, 'utf8')))));
+      const failed = run(['--config', bad]);
+      expect(failed.status).toBe(2);
+      expect(failed.stderr.trim().split('\n')).toEqual(['rules:render: for.missingPrimry: unknown setting']);
+      expect(failed.stdout).toBe('');
+    } finally {
+      dir.remove();
+    }
+  }, 60000);
 });
