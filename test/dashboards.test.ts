@@ -35,8 +35,21 @@ function carriesClusterId(metric: string): boolean {
   return metric.startsWith('datastore_shard_') || metric.startsWith('cluster_node:');
 }
 
-// Grafana units valid for panels (subset of dashboard-linter's list that we may use).
-const UNITS = new Set(['none', 'short', 's', 'ms', 'ops', 'cps', 'bytes', 'percentunit', 'bool_yes_no']);
+// Grafana units valid for panels (subset of dashboard-linter's list that we may use), and Grafana's
+// custom "suffix: <text>" units for the datastores' own position units.
+const UNITS = new Set([
+  'none',
+  'short',
+  's',
+  'ms',
+  'ops',
+  'cps',
+  'bytes',
+  'Bps',
+  'percentunit',
+  'bool_yes_no',
+]);
+const isUnit = (u: string): boolean => UNITS.has(u) || /^suffix: [a-z][a-z /]+$/.test(u);
 
 if (process.env.UPDATE_DASHBOARDS === '1') {
   for (const [file, model] of Object.entries(buildDashboards())) {
@@ -108,7 +121,23 @@ describe.each(dashboards.map((d) => [d.file, d.json] as [string, DashboardJson])
       expect(v!.definition).toBe(v!.query);
     }
     // Variables resolve in order: each one may only use variables defined before it.
-    expect(vars.map((v) => v.name)).toEqual(['datasource', 'job', 'cluster_id', 'instance']);
+    expect(vars.map((v) => v.name)).toEqual(['datasource', 'job', 'cluster_id', 'instance', 'lookback']);
+    // Raw series, not the recording rules: the dashboards work on a Prometheus without them.
+    for (const name of ['cluster_id', 'instance']) expect(variable(name)!.query).not.toContain(':');
+  });
+
+  test('$lookback (how long gone nodes stay on the panels) is a duration picked from a list', () => {
+    const v = variable('lookback');
+    expect(v).toMatchObject({
+      type: 'custom',
+      multi: false,
+      includeAll: false,
+      label: 'Keep gone nodes for',
+    });
+    const options: string[] = v!.options.map((o: DashboardJson) => o.value);
+    expect(v!.query).toBe(options.join(','));
+    for (const o of options) expect(o).toMatch(/^\d+[mhdw]$/);
+    expect(options).toContain(v!.current.value);
   });
 
   test('every panel has a title, a description and a valid unit; ids are unique', () => {
@@ -119,7 +148,10 @@ describe.each(dashboards.map((d) => [d.file, d.json] as [string, DashboardJson])
       expect(['timeseries', 'stat', 'table']).toContain(p.type);
       expect(p.title.length).toBeGreaterThan(3);
       expect(p.description.length).toBeGreaterThan(20);
-      expect(UNITS).toContain(p.fieldConfig.defaults.unit);
+      expect(isUnit(p.fieldConfig.defaults.unit)).toBe(true);
+      for (const o of p.fieldConfig.overrides)
+        for (const prop of o.properties.filter((x: DashboardJson) => x.id === 'unit'))
+          expect(`${p.title}: ${prop.value} ${isUnit(prop.value)}`).toBe(`${p.title}: ${prop.value} true`);
       expect(p.targets.length).toBeGreaterThan(0);
       expect(p.gridPos.x + p.gridPos.w).toBeLessThanOrEqual(24);
       // Stats and tables show the current state (instant); graphs are range queries.
@@ -153,10 +185,18 @@ describe.each(dashboards.map((d) => [d.file, d.json] as [string, DashboardJson])
         const fn = /(\w+)\(\s*$/.exec(s.before)?.[1];
         if (s.metric.endsWith('_total')) expect(fn).toBe('rate');
         if (fn === 'rate' || fn === 'irate' || fn === 'increase') expect(s.range).toBe('$__rate_interval');
-        if (s.range !== undefined) expect(['$__rate_interval', '$__range', '$__interval']).toContain(s.range);
+        if (s.range !== undefined)
+          expect(['$__rate_interval', '$__range', '$__interval', '$lookback']).toContain(s.range);
+        // What a gone node last reported: only ever kept for $lookback.
+        if (fn === 'last_over_time') expect(s.range).toBe('$lookback');
       }
       // Node-level series carry no cluster_id: the query must still filter the cluster, via the join.
       expect(selectors.some((s) => has(s, 'cluster_id'))).toBe(true);
+      // The exporter's own series only: imported alone, without the recording rules, it shows data.
+      expect(selectors.filter((s) => s.metric.includes(':')).map((s) => s.metric)).toEqual([]);
+      // Subqueries only look back $lookback, at the dashboard's interval.
+      const code = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+      for (const m of code.matchAll(/\)\[([^\]]+)\]/g)) expect(m[1]).toBe('$lookback:$__interval');
       // And it must be a complete expression once Grafana has substituted everything.
       expect(() => substitute(expr, { job: 'All', cluster_id: ['a'], instance: 'All' })).not.toThrow();
     },

@@ -1,6 +1,7 @@
 /**
  * Identities on a real Prometheus (Debian's /usr/bin/prometheus, scrape and evaluation every 1 s)
- * with the bundled rules (every `for:` shortened in a copy; expressions as committed), scraping
+ * with the bundled rules (rendered from the mixin with every `for:` shortened; expressions as
+ * committed), and a second Prometheus without any rule for the dashboards, both scraping
  * exporters (the built bin, one process each: run `npm run build` first) with default flags (no
  * --cluster-id) beside real datastores:
  *   job datastore-redis-cluster: a 3-master / 3-replica Redis Cluster (7.0: ids derived from
@@ -13,18 +14,21 @@
  * makes DatastoreMissingPrimary pending, and publishes no shard id but the three it started with; a
  * killed master whose shard gets a new id (its replica took over) is not left "missing"; killing one
  * default group's primary cannot be detected, and DatastoreClusterIdShared says why; after a
- * ZooKeeper election the dashboards' "behind the newest node" is 0 for the in-sync followers.
+ * ZooKeeper election the dashboards' "behind the newest node" is 0 for the in-sync followers; on the
+ * rule-less Prometheus, every dashboard query returns data for the Redis Cluster and for ZooKeeper
+ * wherever they have the query's metrics.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { mergeConfig } from '../scripts/rules/config';
+import { renderRules } from '../scripts/rules/render';
+import { evaluateDashboards, missingDashboardData, type DashboardRun } from './support/dashboard-coverage';
 import { startExporterProcess, type ExporterProcess } from './support/exporter';
 import { tempDir, waitFor } from './support/processes';
 import {
   allRules,
   dashboardQueries,
   loadDashboards,
-  loadRules,
   startPrometheus,
   substitute,
   type PrometheusAlert,
@@ -55,6 +59,8 @@ const ZK_JOB = 'datastore-zookeeper';
  * before the new primary's exporter reports its promotion): pending for a moment, never firing.
  */
 const TEST_FOR = '5s';
+/** The overview's "behind" panel (one query per unit: ZooKeeper's is transactions). */
+const BEHIND_PANEL = "Behind the shard's newest, in the datastore's unit";
 
 /** A node's CLUSTER NODES view: its id, whether it is a master, and its master's id. */
 function me(node: RedisNode): { id: string; master: boolean; masterId?: string; slots: string[] } {
@@ -64,6 +70,8 @@ function me(node: RedisNode): { id: string; master: boolean; masterId?: string; 
 
 describe('identities on a real Prometheus', () => {
   let prometheus: RunningPrometheus;
+  /** No rule at all: the dashboards imported alone. */
+  let bare: RunningPrometheus;
   let cluster: RedisCluster;
   let groups: { primary: RedisNode; replicas: RedisNode[] }[];
   let ensemble: ZkEnsemble;
@@ -94,20 +102,25 @@ describe('identities on a real Prometheus', () => {
     for (const [name, url] of targets) exporters.set(name, await startExporterProcess(['--target', url]));
 
     dir = tempDir('e2e-identity');
-    const rules = loadRules();
-    for (const g of rules.groups) for (const r of g.rules) if (r.for) r.for = TEST_FOR;
     const rulesCopy = join(dir.path, 'rules.yml');
-    writeFileSync(rulesCopy, stringify(rules));
+    const forAll = Object.fromEntries(Object.keys(mergeConfig({}).for).map((k) => [k, TEST_FOR]));
+    writeFileSync(
+      rulesCopy,
+      renderRules(
+        mergeConfig({ for: forAll, lag: { warning: { for: TEST_FOR }, critical: { for: TEST_FOR } } }),
+      ),
+    );
     const instances = (prefix: string): string[] =>
       [...exporters.keys()].filter((n) => n.startsWith(prefix)).map(instance);
-    prometheus = await startPrometheus({
-      jobs: {
-        [CLUSTER_JOB]: instances('cluster-'),
-        [DEFAULT_JOB]: instances('group'),
-        [ZK_JOB]: instances('zk-'),
-      },
-      ruleFiles: [rulesCopy],
-    });
+    const jobs = {
+      [CLUSTER_JOB]: instances('cluster-'),
+      [DEFAULT_JOB]: instances('group'),
+      [ZK_JOB]: instances('zk-'),
+    };
+    [prometheus, bare] = await Promise.all([
+      startPrometheus({ jobs, ruleFiles: [rulesCopy] }),
+      startPrometheus({ jobs, ruleFiles: [] }),
+    ]);
     await waitFor(
       'every target up with its identity recorded',
       async () =>
@@ -131,7 +144,7 @@ describe('identities on a real Prometheus', () => {
   afterAll(async () => {
     watching = false;
     await watcher;
-    await prometheus?.stop();
+    await Promise.all([prometheus?.stop(), bare?.stop()]);
     await Promise.all([...exporters.values()].map((e) => e.stop()));
     await cluster?.stop();
     await Promise.all((groups ?? []).flatMap((g) => [g.primary, ...g.replicas]).map((n) => n.stop()));
@@ -145,6 +158,20 @@ describe('identities on a real Prometheus', () => {
     );
   }
 
+  /** Every dashboard query on the rule-less Prometheus, per job, at a few checkpoints. */
+  const dashboardRuns: DashboardRun[][] = [];
+  const JOB_DATASTORE = { [CLUSTER_JOB]: 'redis', [DEFAULT_JOB]: 'redis', [ZK_JOB]: 'zookeeper' };
+  const dashboardCheckpoint = async (): Promise<void> => {
+    dashboardRuns.push(
+      await evaluateDashboards(bare, Object.keys(JOB_DATASTORE), {
+        __rate_interval: '4s',
+        __interval: '1s',
+        __range: '2m',
+        lookback: '15m',
+      }),
+    );
+  };
+
   /** DatastoreMissingPrimary alerts of a job that the watcher saw firing. */
   const firingFor = (job: string): PrometheusAlert[] =>
     missingSeen.filter((a) => a.labels.job === job && a.state === 'firing');
@@ -153,10 +180,11 @@ describe('identities on a real Prometheus', () => {
   async function panelQuery(
     panel: string,
     job: string,
+    scope?: string,
   ): Promise<{ labels: Record<string, string>; value: number }[]> {
     const q = loadDashboards()
       .flatMap((d) => dashboardQueries(d.json))
-      .find((x) => x.panel === panel)!;
+      .find((x) => x.panel === panel && (scope === undefined || x.expr.includes(scope)))!;
     const result = await prometheus.query(
       substitute(q.expr, { job: [job], cluster_id: 'All', instance: 'All' }),
     );
@@ -176,6 +204,7 @@ describe('identities on a real Prometheus', () => {
     const [shared] = await alertsNamed('DatastoreClusterIdShared');
     expect(shared!.labels).toMatchObject({ cluster_id: 'default', severity: 'warning' });
     expect(shared!.value).toMatch(/^2(\.0+)?$|^2e\+00$/);
+    await dashboardCheckpoint();
     // Nothing else but the consequence of the shared id: two primaries on one (merged) shard.
     const others = (await prometheus.alerts()).filter((a) => a.labels.job !== DEFAULT_JOB);
     expect(others).toEqual([]);
@@ -363,7 +392,7 @@ describe('identities on a real Prometheus', () => {
       250,
     );
     await new Promise((r) => setTimeout(r, 2000));
-    const behind = await panelQuery("Commit offset behind the shard's newest", ZK_JOB);
+    const behind = await panelQuery(BEHIND_PANEL, ZK_JOB, 'zookeeper');
     // The survivors, whatever their zxids say as single numbers (printed for the record).
     console.log(`zxids of the survivors after the election: ${zxids.join(', ')}`);
     // One row per survivor (the stopped leader has no offset any more), each 0 behind.
@@ -388,11 +417,16 @@ describe('identities on a real Prometheus', () => {
       250,
     );
     await new Promise((r) => setTimeout(r, 2000));
-    expect((await panelQuery("Commit offset behind the shard's newest", ZK_JOB)).map((b) => b.value)).toEqual(
-      [0, 0],
-    );
+    expect((await panelQuery(BEHIND_PANEL, ZK_JOB, 'zookeeper')).map((b) => b.value)).toEqual([0, 0]);
     // (During the election itself the ensemble had no leader for a moment: that is a real gap.)
     expect(await alertsNamed('DatastoreMissingPrimary', { job: ZK_JOB })).toEqual([]);
+  });
+
+  test('rule-less Prometheus: every dashboard query returns data for the Redis Cluster, the default groups and ZooKeeper wherever they have its metrics', async () => {
+    await dashboardCheckpoint();
+    const { missing, summary } = missingDashboardData(dashboardRuns, JOB_DATASTORE);
+    console.log(`dashboard queries with data (rule-less Prometheus):\n${summary.join('\n')}`);
+    expect(missing).toEqual([]);
   });
 
   test('every rule expression is valid here, and DatastoreClusterIdShared returned data', async () => {

@@ -78,11 +78,12 @@ export interface ExporterProcess {
  * Runs the built exporter as a child process, as in production: for tests whose own process blocks
  * (synchronous redis-cli calls on a loaded machine) while a real Prometheus scrapes the exporters,
  * where an in-process exporter would miss scrapes and make its series go stale. Same defaults as
- * startTestExporter: 1 s interval, 800 ms timeout. Resolves once datastore_up is 1.
+ * startTestExporter: 1 s interval, 800 ms timeout. Resolves once datastore_up is 1. `port`: listen on
+ * that port (to start an exporter again where Prometheus scrapes it), else a free one.
  */
-export async function startExporterProcess(flags: string[]): Promise<ExporterProcess> {
+export async function startExporterProcess(flags: string[], listenPort?: number): Promise<ExporterProcess> {
   if (!existsSync(EXPORTER_CLI)) throw new Error(`${EXPORTER_CLI} is missing: run npm run build first`);
-  const port = await freePort();
+  const port = listenPort ?? (await freePort());
   const child = startProcess(process.execPath, [
     EXPORTER_CLI,
     '--web.listen-address',

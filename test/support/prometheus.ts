@@ -93,12 +93,13 @@ export function grafanaRegexEscape(value: string): string {
 
 /**
  * Substitutes dashboard variables like Grafana does for a multi-value variable: one value verbatim
- * (escaped), several as (a|b), All as the variable's allValue. Time macros get fixed durations.
+ * (escaped), several as (a|b), All as the variable's allValue. Time macros and single-value
+ * variables (the $lookback duration) get fixed values.
  */
 export function substitute(
   expr: string,
   vars: Record<string, string[] | 'All'>,
-  macros: Record<string, string> = { __rate_interval: '5s', __interval: '1s', __range: '2m' },
+  macros: Record<string, string> = { __rate_interval: '5s', __interval: '1s', __range: '2m', lookback: '1h' },
 ): string {
   let out = expr;
   for (const [name, value] of Object.entries(macros)) out = out.split(`$${name}`).join(value);
@@ -111,7 +112,8 @@ export function substitute(
           : `(${values.map(grafanaRegexEscape).join('|')})`;
     out = out.split(`\${${name}}`).join(text).split(`$${name}`).join(text);
   }
-  if (/\$\w/.test(out)) throw new Error(`unsubstituted variable left in: ${out}`);
+  // $1, $2... are label_replace's capture groups, not variables.
+  if (/\$[A-Za-z_{]/.test(out)) throw new Error(`unsubstituted variable left in: ${out}`);
   return out;
 }
 
@@ -145,6 +147,8 @@ export function selectorsOf(expr: string): { selectors: Selector[]; bare: string
   // removed is a metric selected without any matcher.
   const rest = expr
     .replace(re, ' SELECTOR ')
+    // String arguments (label_replace's labels and regexes) name no metric.
+    .replace(/"(?:[^"\\]|\\.)*"/g, ' ')
     .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
     .replace(/\[[^\]]*\]/g, ' ')
     .replace(/\b[a-zA-Z_][a-zA-Z0-9_]*\s*\(/g, '(')
