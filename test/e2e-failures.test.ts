@@ -450,11 +450,11 @@ describe('alerts and dashboards through a bad day, on a real Prometheus', () => 
     expect(firing).toBeLessThan(20000);
     // Firing without a break from then until the exporters were back, past the shard memory.
     const firedAt = marks.t0! + firing;
-    const breaks = h!.changes.filter((c) => c.at > firedAt && c.at < marks.restored!);
+    const breaks = h!.changes.filter((c) => c.at > firedAt && c.at < marks.restoring!);
     expect(breaks).toEqual([]);
     expect(marks.outageChecked! - marks.t0!).toBeGreaterThan((SHARD_MEMORY_S + 10) * 1000);
     expect(h!.changes.at(-1)!.state).toBe('inactive');
-    const cleared = h!.changes.at(-1)!.at - marks.restored!;
+    const cleared = h!.changes.at(-1)!.at - marks.restoring!;
     // The last primary is named.
     expect(
       histories('DatastoreExporterDown', { job: ETCD })
@@ -463,7 +463,7 @@ describe('alerts and dashboards through a bad day, on a real Prometheus', () => 
     ).toBe(3);
     figures.push(
       `etcd total outage: DatastoreMissingPrimary firing ${firing} ms after the exporters died, without a break for ` +
-        `${((marks.restored! - firedAt) / 1000).toFixed(0)} s (shard memory ${SHARD_MEMORY_S} s), cleared ${cleared} ms after they were back`,
+        `${((marks.restoring! - firedAt) / 1000).toFixed(0)} s (shard memory ${SHARD_MEMORY_S} s), cleared ${cleared} ms after they were back`,
     );
   });
 
@@ -592,14 +592,16 @@ describe('alerts and dashboards through a bad day, on a real Prometheus', () => 
         ),
       ].sort();
     expect(where('DatastoreMissingPrimary')).toEqual([`${ETCD} ${etcdClusterId()}`, `${REDIS} plain`].sort());
-    // While the etcd exporters come back one by one, a follower may report before the leader: for that
-    // moment the leader is unobserved while a follower shows it alive (pending at most).
-    expect(where('DatastorePrimaryUnobserved', true)).toEqual([`${REDIS} hb`, `${REDIS} plain`]);
+    // The etcd exporters die and come back one by one, as Prometheus scrapes them: between the scrape
+    // that misses the leader's exporter and the ones that miss the followers', the leader is
+    // unobserved while its followers show it alive. Pending for that moment, never firing.
     for (const c of histories('DatastorePrimaryUnobserved', { job: ETCD }).flatMap((h) => h.changes))
-      expect(c.at).toBeGreaterThanOrEqual(marks.restoring!);
+      expect(c.at < marks.t0! + 5000 || c.at >= marks.restoring!).toBe(true);
     expect(where('DatastoreHeartbeatStopped')).toEqual([`${REDIS} hb`]);
     expect(where('DatastoreMultiplePrimaries')).toEqual([]);
-    expect(where('DatastoreClusterIdShared')).toEqual([]);
+    // A Redis primary restarted without persistence has a new replication id until its replicas have
+    // resynchronised: two groups for a moment (pending at most).
+    expect(where('DatastoreClusterIdShared', true)).toEqual([]);
     expect(where('DatastoreCollectionStale')).toEqual([]);
     const lagFiring = histories('DatastoreReplicationLagHigh').filter((h) =>
       h.changes.some((c) => c.state === 'firing'),
