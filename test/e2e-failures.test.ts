@@ -402,6 +402,9 @@ describe('alerts and dashboards through a bad day, on a real Prometheus', () => 
       250,
     );
     marks.caughtUp = Date.now();
+    // The rule-less Prometheus scrapes on its own schedule: let it see the catch-up too.
+    await sleep(5000);
+    marks.failuresCheckpoint = Date.now();
     await dashboardCheckpoint('failures');
     await sleep(Math.max(0, marks.caughtUp + EPISODE_GAP_S * 1000 - Date.now()));
     proxy.delayMs = DELAY_S * 1000;
@@ -603,12 +606,18 @@ describe('alerts and dashboards through a bad day, on a real Prometheus', () => 
     // resynchronised: two groups for a moment (pending at most).
     expect(where('DatastoreClusterIdShared', true)).toEqual([]);
     expect(where('DatastoreCollectionStale')).toEqual([]);
+    // Lag paged for the standby behind the proxy, for the hung replica, and for the plain group's
+    // replicas once their primary was gone (their links down for longer than `for:`), not before.
     const lagFiring = histories('DatastoreReplicationLagHigh').filter((h) =>
       h.changes.some((c) => c.state === 'firing'),
     );
-    expect([...new Set(lagFiring.map((h) => h.labels.instance))].sort()).toEqual(
-      [instance('pg-standby'), instance('hbs-r0')].sort(),
-    );
+    const plainReplicas = [instance('plain-r0'), instance('plain-r1')];
+    expect(
+      [...new Set(lagFiring.map((h) => h.labels.instance))].filter((i) => !plainReplicas.includes(i)).sort(),
+    ).toEqual([instance('pg-standby'), instance('hbs-r0')].sort());
+    for (const h of lagFiring.filter((x) => plainReplicas.includes(x.labels.instance!)))
+      for (const c of h.changes.filter((x) => x.state === 'firing'))
+        expect(c.at).toBeGreaterThan(marks.plainPrimaryDied! + LAG_FOR_S * 1000);
   });
 
   function etcdClusterId(): string {
@@ -624,6 +633,21 @@ describe('alerts and dashboards through a bad day, on a real Prometheus', () => 
     expect(
       panelResult('failures', `${ov} / Primary of each shard A`, ETCD).map((s) => s.metric.node),
     ).toEqual(['NO PRIMARY']);
+    // Since when: no primary since the exporters died (the checkpoint is 40 s or more after); the
+    // hung replica out of sync since it hung, the PostgreSQL standby back in sync.
+    const noPrimaryFor = Number(
+      panelResult('failures', `${ov} / Primary of each shard B`, ETCD)[0]!.value[1],
+    );
+    expect(noPrimaryFor).toBeGreaterThan(30);
+    expect(noPrimaryFor).toBeLessThan((marks.failuresCheckpoint! - marks.t0!) / 1000 + 5);
+    const outOfSync = new Map(
+      panelResult('failures', `${ov} / Replicas: how far behind, since when C`, '*').map((s) => [
+        s.metric.instance,
+        Number(s.value[1]),
+      ]),
+    );
+    expect(outOfSync.get(instance('hbs-r0'))).toBeGreaterThan(30);
+    expect(outOfSync.get(instance('pg-standby'))).toBeLessThan(10);
     // Replica states.
     const states = new Map(
       panelResult('failures', `${ov} / Replicas: how far behind, since when A`, '*').map((s) => [

@@ -185,7 +185,7 @@ const shardRows: PanelSpec[] = [
     kind: 'table',
     title: 'Primary of each shard',
     description:
-      'The node that reports itself primary for each shard now, or NO PRIMARY (also for a shard whose nodes all stopped reporting); a shard listed twice has two. "Primary unchanged for": how long ago the primary role last changed hands in the shard, or, with no change within $lookback, how long the shard has been seen (at least that long).',
+      'The node that reports itself primary for each shard now, or NO PRIMARY (also for a shard whose nodes all stopped reporting); a shard listed twice has two. "Since": how long the state has held: for a primary, since the primary role last changed hands in the shard (with no change within $lookback: since the shard was first seen, i.e. at least that long); for NO PRIMARY, since a primary was last reported.',
     unit: 'none',
     w: 24,
     h: 7,
@@ -204,10 +204,12 @@ const shardRows: PanelSpec[] = [
       },
       {
         expr: withShard(
-          `${timeSince(`changes(${sel('datastore_shard_role', 'role="primary"')}[$__rate_interval]) > 0`, SHARD)} ` +
-            `or on (${SHARD}) ${timeSince(sel('datastore_shard_role', 'role="primary"'), SHARD, 'min')}`,
+          `(${timeSince(`changes(${sel('datastore_shard_role', 'role="primary"')}[$__rate_interval]) > 0`, SHARD)} ` +
+            `or on (${SHARD}) ${timeSince(sel('datastore_shard_role', 'role="primary"'), SHARD, 'min')}) ` +
+            `and on (${SHARD}) (${sel('datastore_shard_role', 'role="primary"')} == 1) ` +
+            `or on (${SHARD}) ${timeSince(`${sel('datastore_shard_role', 'role="primary"')} == 1`, SHARD)}`,
         ),
-        column: 'Primary unchanged for',
+        column: 'Since',
         unit: 's',
       },
     ],

@@ -54,14 +54,14 @@ export function withIdentity(expr: string, labels = 'cluster_id, node_id', extra
 }
 
 /**
- * Copies label `from` to `to`, shortened for legends: a long hex id or UUID (Redis Cluster node ids,
- * etcd member ids, MySQL server_uuid) to its first 8 characters, a long decimal id (PostgreSQL's
+ * Copies label `from` to `to`, shortened for legends: a hex id or UUID of 12 characters or more (Redis
+ * Cluster node ids, etcd member and cluster ids, MySQL server_uuid) to its first 8 characters, a long decimal id (PostgreSQL's
  * system identifier, whose leading digits are a creation time shared by clusters made the same day)
  * to its last 8. Anything else (host:port, names) as is.
  */
 export function shortened(expr: string, from: string, to: string): string {
   const copy = `label_replace(${expr}, "${to}", "$1", "${from}", "(.*)")`;
-  const hex = `label_replace(${copy}, "${to}", "$1…", "${from}", "([0-9a-f]{8})[0-9a-f-]{8,}")`;
+  const hex = `label_replace(${copy}, "${to}", "$1…", "${from}", "([0-9a-f]{8})[0-9a-f-]{4,}")`;
   return `label_replace(${hex}, "${to}", "…$1", "${from}", "[0-9]{4,}([0-9]{8})")`;
 }
 

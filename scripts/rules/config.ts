@@ -47,8 +47,12 @@ export interface RulesConfig {
    */
   followingWindow: Duration;
   /**
-   * Datastores whose secondaries report that role only while they follow a live leader (etcd: a
-   * follower of a known leader, else no-leader; ZooKeeper: a follower serves only with a leader).
+   * Datastores whose secondaries report that role only while they follow a live leader, by the
+   * drivers' mappings: etcd (a follower of a known leader, else no-leader), ZooKeeper (a follower
+   * serves only with a leader), Kafka (a follower of a partition whose leader is not -1), NATS
+   * (another server named leader) and RabbitMQ (a leader whose process is alive). Not MongoDB (its
+   * secondaries stay SECONDARY without a primary) nor Redis, PostgreSQL, MySQL (a replica of a
+   * configured primary, reachable or not).
    */
   leaderAwareDatastores: string[];
   /**
@@ -79,7 +83,7 @@ export const DEFAULT_CONFIG: RulesConfig = {
   runbookBaseUrl: 'https://github.com/datastore-exporter/datastore-exporter/blob/main/docs/alerts.md#',
   shardMemory: '10m',
   followingWindow: '1m',
-  leaderAwareDatastores: ['etcd', 'zookeeper'],
+  leaderAwareDatastores: ['etcd', 'zookeeper', 'kafka', 'nats', 'rabbitmq'],
   heartbeatStoppedAfterSeconds: 30,
   lag: {
     warning: { thresholdSeconds: 30, for: '5m', trendWindow: '5m' },
