@@ -5,7 +5,7 @@
  * --web.config.file). Then the /probe query parameters that test/probe.test.ts does not send over
  * HTTP: each is a 400 with one line, never a 500.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -228,5 +228,147 @@ describe('bad /probe query parameters over HTTP: 400 with one line, never a 500'
     expect([res.status, res.text.trim().split('\n').length]).toEqual([expect.any(Number), 1]);
     expect(res.status === 400 || res.status === 403).toBe(true);
     expect(res.text).toMatch(message);
+  });
+});
+
+describe('durations Node cannot time, non-regular files and driver URL settings: one line, exit code 2', () => {
+  test.each([
+    // Beyond 2^31-1 ms Node fires a timer after 1 ms: 600h of heartbeat interval wrote ~800 SETs/s.
+    [
+      ['--heartbeat', '--heartbeat.interval', '600h'],
+      /--heartbeat.interval "600h" is too long: at most 596h/,
+    ],
+    [['--heartbeat', '--heartbeat.interval', '0.5ms'], /--heartbeat.interval "0.5ms" is too short/],
+    [['--collect.max-backoff', '9999999999s'], /--collect.max-backoff "9999999999s" is too long/],
+    [['--collect.timeout', `${'9'.repeat(400)}ms`], /--collect.timeout ".*" is too long/],
+  ])('%j', (args, message) => {
+    expectOneLine(run(args, TARGET), message);
+  });
+
+  test('a probe duration beyond the timer limit', () => {
+    expectOneLine(
+      run(['--probe.config-file', VALID_PROBE_FILE, '--probe.idle-timeout', '1000h']),
+      /--probe.idle-timeout "1000h" is too long/,
+    );
+  });
+
+  describe('a FIFO or a device where a file is expected: refused at once, never read', () => {
+    // Reading a FIFO blocks until a writer comes (forever, silently); /dev/zero never ends.
+    const fifo = join(dir.path, 'fifo');
+    beforeAll(() => execFileSync('mkfifo', [fifo]));
+    const probeWith = (yaml: string): string => file(`probe-fifo-${yaml.length}.yml`, yaml);
+    test.each([
+      [
+        '--target.file',
+        () => ['--target.file', fifo],
+        /cannot read --target.file ".*fifo": not a regular file \(a FIFO\)/,
+      ],
+      [
+        '--target.password-file',
+        () => ['--target', 'redis://127.0.0.1:1', '--target.password-file', fifo],
+        /cannot read --target.password-file ".*fifo": not a regular file/,
+      ],
+      [
+        '--target.password-file /dev/zero',
+        () => ['--target', 'redis://127.0.0.1:1', '--target.password-file', '/dev/zero'],
+        /cannot read --target.password-file "\/dev\/zero": not a regular file \(a device or socket\)/,
+      ],
+      [
+        '--web.config.file',
+        () => ['--target', 'redis://127.0.0.1:1', '--web.config.file', fifo],
+        /cannot read --web.config.file ".*fifo": not a regular file/,
+      ],
+      [
+        '--probe.config-file',
+        () => ['--probe.config-file', fifo],
+        /cannot read --probe.config-file ".*fifo"/,
+      ],
+      [
+        'an auth module password_file',
+        () => ['--probe.config-file', probeWith(`auth_modules: { m: { password_file: ${fifo} } }`)],
+        /auth_modules.m.password_file ".*fifo": not a regular file/,
+      ],
+      [
+        'a TLS certificate file',
+        () => [
+          '--target',
+          'redis://127.0.0.1:1',
+          '--web.config.file',
+          file('web-fifo.yml', `tls_server_config: { cert_file: ${fifo}, key_file: ${fifo} }`),
+        ],
+        /cannot read tls_server_config.cert_file ".*fifo": not a regular file/,
+      ],
+      [
+        'a PostgreSQL sslrootcert',
+        () => ['--target', `postgresql://127.0.0.1:1/postgres?sslmode=verify-full&sslrootcert=${fifo}`],
+        /cannot read sslrootcert ".*fifo": not a regular file/,
+      ],
+      [
+        'an etcd CA file',
+        () => ['--target', `etcds://127.0.0.1:1?cacert=${fifo}`],
+        /cannot read cacert file ".*fifo": not a regular file/,
+      ],
+    ])('%s', (_name, args, message) => {
+      expectOneLine(run(args()), message);
+    });
+  });
+
+  test.each([
+    ['postgresql://127.0.0.1:1/postgres?sslmode=bogus', /sslmode "bogus" is not one of disable, allow/],
+    [
+      'postgresql://127.0.0.1:1/postgres?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt',
+      /cannot read sslrootcert "\/nonexistent\/ca.crt": ENOENT/,
+    ],
+    [
+      'postgresql://127.0.0.1:1/postgres?options=-c%20x=y',
+      /unknown URL parameter "options" \(supported: host, sslmode, sslrootcert\)/,
+    ],
+    ['postgresql://127.0.0.1:1/%E0', /malformed %-escape/],
+    ['etcd://127.0.0.1:1?timeout=5', /unknown URL parameter "timeout" \(supported: cacert, cert, key\)/],
+    [
+      'etcds://127.0.0.1:1?cacert=/nonexistent/ca.pem',
+      /cannot read cacert file "\/nonexistent\/ca.pem": ENOENT/,
+    ],
+    ['mongodb://127.0.0.1:1/?tls=maybe', /tls\/ssl must be either "true" or "false"/],
+    ['mongodb://127.0.0.1:1/?bogusOption=1', /option bogusoption is not supported/],
+    ['mongodb://127.0.0.1:1/?tls=true&tlsCAFile=/nonexistent/ca.pem', /cannot read tlsCAFile file/],
+    ['kafka://127.0.0.1:1?tls=maybe', /\?tls=maybe is not true or false/],
+    ['kafka://u@127.0.0.1:1?sasl=gssapi', /\?sasl=gssapi is not supported/],
+    ['redis://127.0.0.1:1/abc', /the URL path must be a database number/],
+    ['redis://127.0.0.1:1?ssl=true', /unknown URL parameter "ssl" \(this driver takes none\)/],
+    ['mysql://127.0.0.1:1/db?ssl=true', /unknown URL parameter "ssl"/],
+    ['zookeeper://127.0.0.1:1?chroot=/x', /unknown URL parameter "chroot"/],
+  ])('--target %s', (url, message) => {
+    // Before: exit 1 after a log line (sslmode, etcd, mongodb) or a failure at every collection.
+    const r = run(['--target', url]);
+    expectOneLine(r, message);
+    expect(r.stderr).toMatch(/^datastore-exporter: --target \S+: /);
+  });
+
+  test('a secret option value in a bad URL is not echoed', () => {
+    const r = run(['--target', 'mongodb://127.0.0.1:1/?tlsCertificateKeyFilePassword=S3cr3t-x&tls=maybe']);
+    expectOneLine(r, /tls\/ssl must be either/);
+    expect(r.stderr).not.toContain('S3cr3t-x');
+  });
+
+  test.each([
+    ['/healthz/', /"\/healthz\/" is taken by the exporter's own \/healthz/],
+    ['/HEALTHZ', /taken by the exporter's own \/healthz/],
+    ['/ready', /taken by the exporter's own \/ready/],
+    ['/probe', /taken by the exporter's own \/probe/],
+    ['/api/unstable/shards', /taken by the exporter's own \/api/],
+    ['/', /taken by the exporter's own landing page/],
+    ['/a?b', /may hold only letters, digits/],
+    ['/a\\b', /may hold only letters, digits/],
+    ['/a b', /may hold only letters, digits/],
+    ['/%6detrics', /no spaces, %-escapes/],
+    ['/a//b', /empty, "." or ".." segment/],
+    ['/a/../healthz', /empty, "." or ".." segment/],
+    ['/a\nb', /may hold only/],
+  ])('--web.telemetry-path %j', (path, message) => {
+    expectOneLine(
+      run(['--web.telemetry-path', path], TARGET),
+      new RegExp(`--web.telemetry-path .*${message.source}`),
+    );
   });
 });

@@ -254,12 +254,20 @@ describe('clientConfig', () => {
   });
 
   test('URL query parameters cannot undo the read-only session or the timeouts', () => {
-    const c = clientConfig(
-      target(
-        'postgresql://mon@h/db?options=-c%20default_transaction_read_only%3Doff&statement_timeout=0&application_name=x',
-      ),
-      800,
-    );
+    // Refused when the target is parsed (at start-up), not silently ignored...
+    for (const param of [
+      'options=-c%20default_transaction_read_only%3Doff',
+      'statement_timeout=0',
+      'application_name=x',
+    ]) {
+      expect(() => target(`postgresql://mon@h/db?${param}`)).toThrow(
+        /unknown URL parameter "\w+" \(supported: host, sslmode, sslrootcert\)/,
+      );
+    }
+    // ...and never read by clientConfig, whatever the URL object holds.
+    const t = target('postgresql://mon@h/db');
+    t.url.search = '?options=-c%20default_transaction_read_only%3Doff&statement_timeout=0&application_name=x';
+    const c = clientConfig(t, 800);
     expect(c.options).toBe('-c default_transaction_read_only=on');
     expect(c.statement_timeout).toBe(800);
     expect(c.application_name).toBe('datastore-exporter');

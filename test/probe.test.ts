@@ -226,12 +226,18 @@ describe('allowlist', () => {
 });
 
 describe('probe target rules', () => {
+  // The CA file a module names is read when the target is parsed: it must exist.
+  const caDir = tempDir('probe-rules');
+  const caFile = join(caDir.path, 'ca.pem');
+  writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\n');
+  afterAll(() => caDir.remove());
   const config = parseProbeConfig(
     [
       'allowed_targets: ["redis://127.0.0.1:*", "postgresql://db.example.net", "mysql://127.0.0.1:*"]',
       'auth_modules:',
       '  redis_tls: { user: mon, password_file: pw, tls: true }',
-      '  pg: { user: mon, password_file: pw, tls: true, params: { sslrootcert: /etc/ca.pem } }',
+      `  pg: { user: mon, password_file: pw, tls: true, params: { sslrootcert: ${caFile} } }`,
+      '  pg_missing_ca: { params: { sslmode: verify-ca, sslrootcert: /nonexistent/ca.pem } }',
       '  mysql_tls: { tls: true }',
     ].join('\n'),
     'probe.yml',
@@ -290,6 +296,12 @@ describe('probe target rules', () => {
     expect(err.message).toMatch(message);
   });
 
+  test('a module whose CA file is missing: 400 before any connection', () => {
+    const err = refused({ target: 'postgresql://db.example.net/app', auth_module: 'pg_missing_ca' });
+    expect(err.status).toBe(400);
+    expect(err.message).toMatch(/cannot read sslrootcert "\/nonexistent\/ca.pem": ENOENT/);
+  });
+
   test('a password in the target is refused without echoing it', () => {
     const err = refused({ target: 'redis://user:hunter2-pw@127.0.0.1:6379' });
     expect(err.status).toBe(400);
@@ -310,7 +322,7 @@ describe('probe target rules', () => {
     const pg = resolveProbeTarget({ target: 'postgresql://db.example.net/app', auth_module: 'pg' }, config);
     expect(pg.address).toEqual({ scheme: 'postgresql', host: 'db.example.net', port: 5432 });
     expect(pg.target.url.searchParams.get('sslmode')).toBe('verify-full');
-    expect(pg.target.url.searchParams.get('sslrootcert')).toBe('/etc/ca.pem');
+    expect(pg.target.url.searchParams.get('sslrootcert')).toBe(caFile);
 
     const plain = resolveProbeTarget({ target: 'redis://127.0.0.1:6380' }, config);
     expect(plain.target).toMatchObject({ scheme: 'redis', username: undefined, password: undefined });

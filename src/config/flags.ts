@@ -13,6 +13,7 @@ import type { Target } from '../core/model';
 import type { ProbeSettings } from '../probe/service';
 import { loadProbeConfig } from '../probe/config';
 import { loadWebConfig, type WebConfig } from './web-config';
+import { telemetryPathProblem } from '../http/paths';
 
 export interface Config {
   target: Target;
@@ -251,6 +252,22 @@ export function helpText(): string {
   return lines.join('\n');
 }
 
+/**
+ * The longest delay Node's timers take (2^31 - 1 ms, about 24.8 days). A longer one is not an error
+ * to Node: it warns and fires after 1 ms, so `--heartbeat.interval 600h` would write every
+ * millisecond. Every duration flag is capped here.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/** Shortest sensible value per flag, where 1 ms would be a mistake that hurts the datastore. */
+const MIN_DURATION_MS: Record<string, number> = { 'heartbeat.interval': 10 };
+
+function durationText(ms: number): string {
+  if (ms >= 3600000 && ms % 3600000 === 0) return `${ms / 3600000}h`;
+  if (ms >= 1000 && ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
 const DURATION_UNITS = ['ms', 's', 'm', 'h'] as const;
 const UNIT_MS: Record<(typeof DURATION_UNITS)[number], number> = { ms: 1, s: 1000, m: 60000, h: 3600000 };
 
@@ -258,6 +275,7 @@ const UNIT_MS: Record<(typeof DURATION_UNITS)[number], number> = { ms: 1, s: 100
  * Parses a duration with units, Go-style: `500ms`, `5s`, `1m`, `1h`, `1m30s`. Returns milliseconds.
  * A bare number is refused for every duration flag alike (is `--heartbeat.interval=500` 500 ms or
  * 500 s?), as Prometheus and the Go exporters refuse it; the message shows the seconds spelling.
+ * The result is a whole number of milliseconds from 1 (or the flag's minimum) to MAX_DURATION_MS.
  */
 export function parseDuration(value: string, flag: string): number {
   const text = value.trim();
@@ -283,7 +301,14 @@ export function parseDuration(value: string, flag: string): number {
   if (text === '')
     throw new ConfigError(`--${flag} "${value}" is not a duration (e.g. 500ms, 5s, 1m, 1m30s)`);
   if (!(ms > 0)) throw new ConfigError(`--${flag} must be greater than zero`);
-  return ms;
+  if (!(ms <= MAX_DURATION_MS)) {
+    throw new ConfigError(
+      `--${flag} "${value}" is too long: at most ${durationText(Math.floor(MAX_DURATION_MS / 3600000) * 3600000)} (Node.js timers stop at about 24.8 days)`,
+    );
+  }
+  const min = MIN_DURATION_MS[flag] ?? 1;
+  if (ms < min) throw new ConfigError(`--${flag} "${value}" is too short: at least ${durationText(min)}`);
+  return Math.round(ms);
 }
 
 /** `5000` -> `5s`, `1500` -> `1.5s`, `250` -> `250ms`: how a duration is shown back in messages. */
@@ -532,7 +557,8 @@ export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): Server
     throw new ConfigError(`--log.format "${logFormat}" is not one of ${LOG_FORMATS.join(', ')}`);
   }
   const telemetryPath = get('web.telemetry-path')!;
-  if (!telemetryPath.startsWith('/')) throw new ConfigError('--web.telemetry-path must start with "/"');
+  const pathProblem = telemetryPathProblem(telemetryPath);
+  if (pathProblem) throw new ConfigError(`--web.telemetry-path ${pathProblem}`);
   const listen = listenAddresses(args.get('web.listen-address') ?? [get('web.listen-address')!]);
   const webConfigFile = get('web.config.file');
   const web = webConfigFile ? loadWebConfig(webConfigFile) : undefined;

@@ -2,21 +2,56 @@
  * Parses and redacts target URLs. The password is split off so that only the driver ever sees it:
  * every log line, error and label uses `redactedUrl`.
  */
-import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors';
+import { readFailure, readRegularFile } from './files';
 import { driverForScheme, supportedSchemes } from '../drivers/registry';
 import type { Target } from './model';
 
-const SECRET_QUERY_PARAMS = /^(password|pass|pwd|secret|token|sslpassword|authsource_password)$/i;
+/**
+ * Whether the value of URL parameter `name` may be printed for this scheme. Only the parameters its
+ * driver declares safe (sslmode, tls, a CA file path...) are; any other value is a secret until
+ * proven otherwise (MongoDB alone has tlsCertificateKeyFilePassword, authMechanismProperties with
+ * AWS_SESSION_TOKEN, proxyPassword...), so a list of secret names would always be one name short.
+ */
+function isSafeParam(scheme: string, name: string): boolean {
+  const safe = driverForScheme(scheme)?.safeUrlParams ?? [];
+  return safe.some((s) => s.toLowerCase() === name.toLowerCase());
+}
 
-/** The URL as text with the password and any secret-looking query parameter replaced. */
+/** The URL as text with the password and the value of every parameter not known to be safe replaced. */
 export function redactUrl(url: URL): string {
   const copy = new URL(url.href);
   if (copy.password) copy.password = 'REDACTED';
-  for (const key of [...copy.searchParams.keys()]) {
-    if (SECRET_QUERY_PARAMS.test(key)) copy.searchParams.set(key, 'REDACTED');
+  const scheme = copy.protocol.replace(/:$/, '');
+  if (copy.search) {
+    // Rebuilt by hand: URLSearchParams would re-encode the safe values ('a:b' -> 'a%3Ab').
+    copy.search = copy.search
+      .slice(1)
+      .split('&')
+      .map((pair) => {
+        const eq = pair.indexOf('=');
+        if (eq < 0) return pair;
+        let name = pair.slice(0, eq);
+        try {
+          name = decodeURIComponent(name.replace(/\+/g, ' '));
+        } catch {
+          return `${pair.slice(0, eq)}=REDACTED`;
+        }
+        return isSafeParam(scheme, name) ? pair : `${pair.slice(0, eq)}=REDACTED`;
+      })
+      .join('&');
   }
   return copy.href;
+}
+
+/** The values of the URL's parameters that redactUrl hides, raw and decoded, to scrub from messages. */
+export function secretParamValues(url: URL): string[] {
+  const scheme = url.protocol.replace(/:$/, '');
+  const values: string[] = [];
+  for (const [name, value] of url.searchParams) {
+    if (value && !isSafeParam(scheme, name)) values.push(value, encodeURIComponent(value));
+  }
+  return values;
 }
 
 /** Best-effort redaction of a free-form string (error messages from client libraries). */
@@ -31,10 +66,9 @@ export function redactText(text: string, secrets: (string | undefined)[]): strin
 export function readSecretFile(path: string, what: string): string {
   try {
     // A trailing newline is nearly always an editor artefact, never part of the secret.
-    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+    return readRegularFile(path, 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError(`cannot read ${what} ${JSON.stringify(path)}: ${code}`);
+    throw new ConfigError(`cannot read ${what} ${JSON.stringify(path)}: ${readFailure(err)}`);
   }
 }
 
@@ -76,7 +110,7 @@ export function parseTarget(raw: string, passwordFromFile?: string): Target {
   const port = url.port ? Number(url.port) : driver.defaultPort;
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const password = passwordFromFile ?? (url.password ? decodeCredential(url.password, url) : undefined);
-  return {
+  const target: Target = {
     scheme,
     url,
     redactedUrl: redactUrl(url),
@@ -85,6 +119,15 @@ export function parseTarget(raw: string, passwordFromFile?: string): Target {
     username: url.username ? decodeCredential(url.username, url) : undefined,
     password,
   };
+  // The driver's own settings in the URL (parameters, the files they name, the path), checked now:
+  // a typo must stop the start, not fail every collection or exit later with a stack trace.
+  const problem = driver.validateTarget?.(target);
+  if (problem) {
+    throw new ConfigError(
+      `--target ${target.redactedUrl}: ${redactText(problem, [password, ...secretParamValues(url)])}`,
+    );
+  }
+  return target;
 }
 
 /** Percent-decodes a user or password; a broken escape ('%E0') is a ConfigError, not a URIError. */

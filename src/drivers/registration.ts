@@ -3,7 +3,7 @@
  * per-datastore fact the rest of the exporter needs lives here, so the core, the probe service and
  * the JSON APIs never name a datastore.
  */
-import type { DriverFactory, DriverOptions, HeartbeatDriver } from '../core/model';
+import type { DriverFactory, DriverOptions, HeartbeatDriver, Target } from '../core/model';
 import type { PeerProtocol } from './shared/peer-check';
 
 /** How an auth module's `tls: true` turns a plain target URL into this driver's TLS form. */
@@ -42,6 +42,18 @@ interface RegistrationFacts {
   replicanteKind: string;
   /** Driver-specific flags, `--<name>.<flag>`, passed to the driver in DriverOptions.extra. */
   flags?: DriverFlag[];
+  /**
+   * URL parameters whose values may be printed (logs, errors, labels), compared case-insensitively.
+   * The value of every other parameter is shown as REDACTED: a parameter is a secret until its
+   * driver says otherwise.
+   */
+  safeUrlParams?: readonly string[];
+  /**
+   * Checks the target's driver settings when the target is parsed, i.e. at start-up for --target and
+   * before any connection for /probe: URL parameters, the files they name, the path. Returns what is
+   * wrong (one line, no secret), or undefined. Without it, anything the URL carries is accepted.
+   */
+  validateTarget?: (target: Target) => string | undefined;
 }
 
 /**

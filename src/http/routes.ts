@@ -25,6 +25,7 @@ import { EXPORTER_VERSION, versionInfo } from '../core/version';
 import { parseRefresh, renderStatusPage, type StatusPageContext } from './status-page';
 import type { WebConfig } from '../config/web-config';
 import { OPEN_PATHS, webGuard } from './listener';
+import { telemetryPathProblem } from './paths';
 
 const gzipAsync = promisify(gzip);
 
@@ -82,10 +83,12 @@ async function sendExposition(req: Request, res: Response, body: string, content
 export function createApp(opts: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
+  // Checked at start-up (config/flags.ts); again here for callers that build the app themselves.
+  const pathProblem = telemetryPathProblem(opts.telemetryPath);
+  if (pathProblem) throw new Error(`telemetry path ${pathProblem}`);
   if (opts.web) {
-    // Health paths stay open to kubelet/Docker probes (http/listener.ts), unless one IS the metrics path.
-    const openPaths = OPEN_PATHS.filter((p) => p.toLowerCase() !== opts.telemetryPath.toLowerCase());
-    app.use(webGuard(opts.web, openPaths));
+    // Health paths stay open to kubelet/Docker probes (http/listener.ts); the metrics path cannot be one.
+    app.use(webGuard(opts.web, OPEN_PATHS));
   }
   const { state, probe } = opts;
   const renderer = state ? new MetricsRenderer(state, opts.processMetrics ?? true) : undefined;
@@ -101,7 +104,14 @@ export function createApp(opts: AppOptions): Express {
     return registry.metrics();
   };
 
-  app.get(opts.telemetryPath, async (req: Request, res: Response) => {
+  // The telemetry path is a literal (http/paths.ts validated it): compared as it is, never handed to
+  // Express as a route pattern.
+  const telemetryPath = opts.telemetryPath;
+  app.use(async (req: Request, res: Response, next) => {
+    if (req.path !== telemetryPath || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      next();
+      return;
+    }
     try {
       const contentType = negotiateContentType(req.get('accept'));
       const parts = [renderer ? await renderer.render(contentType) : await renderProcessOnly(contentType)];

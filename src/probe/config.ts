@@ -19,11 +19,11 @@
  * prints one line and exits 2. Unknown keys are errors: a typo ("pasword_file") must not silently
  * probe without credentials.
  */
-import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { ConfigError } from '../core/errors';
 import { TargetAllowlist } from './allowlist';
 import { readSecretFile } from '../core/target';
+import { readFailure, readRegularFile } from '../core/files';
 
 export interface AuthModule {
   name: string;
@@ -144,11 +144,9 @@ export function parseProbeConfig(
 export function loadProbeConfig(path: string): ProbeFileConfig {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFile(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(
-      `cannot read --probe.config-file ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
+    throw new ConfigError(`cannot read --probe.config-file ${JSON.stringify(path)}: ${readFailure(err)}`);
   }
   return parseProbeConfig(text, JSON.stringify(path));
 }

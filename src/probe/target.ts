@@ -22,6 +22,7 @@ import type { AuthModule, ProbeFileConfig } from './config';
 import { driverForScheme, supportedSchemes } from '../drivers/registry';
 import type { Target } from '../core/model';
 import { parseTarget } from '../core/target';
+import { ConfigError } from '../core/errors';
 
 /** A probe request refused before any connection: the HTTP status and a one-line reason. */
 export class ProbeRequestError extends Error {
@@ -160,7 +161,15 @@ export function resolveProbeTarget(
     throw new ProbeRequestError(400, `cluster_id must match ${CLUSTER_ID.source}`);
   }
 
-  const target = parseTarget(effectiveUrl(url, module), module?.password);
+  let target: Target;
+  try {
+    target = parseTarget(effectiveUrl(url, module), module?.password);
+  } catch (err) {
+    // The driver refusing the settings the auth module gave it (an invalid sslmode, a TLS file...).
+    if (err instanceof ConfigError)
+      throw new ProbeRequestError(400, err.message.replace(/^--target:? ?/, 'target '));
+    throw err;
+  }
   // The cluster_id is part of the key: the pooled Collector resolves identity with it.
   const key = `${module?.name ?? ''} ${target.redactedUrl}${clusterId ? ` ${clusterId}` : ''}`;
   return { key, target, address, authModule: module?.name, clusterId };

@@ -39,8 +39,8 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../core/errors';
+import { readFailure, readRegularFile } from '../../core/files';
 import type {
   DriverOptions,
   HeartbeatDriver,
@@ -56,10 +56,8 @@ import {
   heartbeatRangeRequest,
   parseHeartbeatRange,
 } from './heartbeat';
+import { TLS_PARAMS } from './index';
 import { mvccOperations, parseGatewayError, parseStatus, roleFromStatus } from './parse';
-
-/** TLS files, named like etcdctl's flags: `etcds://host:2379?cacert=ca.pem&cert=c.pem&key=c-key.pem`. */
-const TLS_PARAMS = ['cacert', 'cert', 'key'] as const;
 
 /** /metrics is ~150 kB on etcd 3.4; anything far larger is not etcd's exposition and is not buffered. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -296,11 +294,9 @@ export class EtcdDriver implements HeartbeatDriver {
       const path = params.get(name);
       if (path === null) return undefined;
       try {
-        return readFileSync(path);
+        return readRegularFile(path);
       } catch (err) {
-        throw new Error(
-          `cannot read etcd ${name} file ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code}`,
-        );
+        throw new Error(`cannot read etcd ${name} file ${JSON.stringify(path)}: ${readFailure(err)}`);
       }
     };
     return { ca: read('cacert'), cert: read('cert'), key: read('key') };

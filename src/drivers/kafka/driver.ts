@@ -32,6 +32,8 @@ import { AdvanceTrackers } from '../shared/advance-tracker';
 import type { Driver, DriverOptions, DriverLogger, MemberList, Observation, Target } from '../../core/model';
 import { kafkaMembers } from './members';
 import {
+  SASL_MECHANISMS,
+  TLS_ON,
   kafkaObservation,
   latestOffsetsRequest,
   resolveLocalBrokerId,
@@ -173,16 +175,15 @@ function kafkaJsLogCreator(logger: DriverLogger) {
     };
 }
 
-const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
-
 /**
  * TLS and SASL from the target URL: `?tls=true` for TLS; a username (and password,
  * from the URL or --target.password-file) for SASL, mechanism `?sasl=plain|scram-sha-256|scram-sha-512`
- * (default plain). Custom CAs: NODE_EXTRA_CA_CERTS.
+ * (default plain). Custom CAs: NODE_EXTRA_CA_CERTS. The values were checked when the target was
+ * parsed (kafkaUrlProblem).
  */
 export function kafkaSecurityOptions(target: Target): { ssl: boolean; sasl?: object } {
   const params = target.url.searchParams;
-  const ssl = /^(1|true|yes)$/i.test(params.get('tls') ?? '');
+  const ssl = TLS_ON.test(params.get('tls') ?? '');
   if (!target.username) return { ssl };
   const mechanism = (params.get('sasl') ?? 'plain').toLowerCase();
   if (!(SASL_MECHANISMS as readonly string[]).includes(mechanism)) {

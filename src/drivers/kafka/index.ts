@@ -1,5 +1,7 @@
 /** Registration of the kafka driver (see ../registration.ts); the driver module loads on first use. */
 import type { DriverRegistration } from '../registration';
+import { repeatedParam, unsupportedParam } from '../shared/url-settings';
+import { kafkaUrlProblem } from './parse';
 
 type DriverModule = typeof import('./driver');
 
@@ -10,6 +12,9 @@ export const registration: DriverRegistration = {
   heartbeat: false,
   tls: { mode: { params: { tls: 'true' } } },
   replicanteKind: 'Kafka',
+  safeUrlParams: ['tls', 'sasl'],
+  validateTarget: ({ url }) =>
+    unsupportedParam(url, ['tls', 'sasl']) ?? repeatedParam(url) ?? kafkaUrlProblem(url),
   flags: [
     {
       name: 'broker-id',

@@ -278,3 +278,23 @@ export function kafkaObservation(input: KafkaObservationInput): Observation {
     performance: {},
   };
 }
+
+/** SASL mechanisms the driver can use (`?sasl=`). */
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+/** `?tls=` values that switch TLS on; TLS_OFF those that leave it off. Anything else is a typo. */
+export const TLS_ON = /^(1|true|yes)$/i;
+const TLS_OFF = /^(0|false|no)$/i;
+
+/** What is wrong with a Kafka target URL's parameters (`tls`, `sasl`), or undefined. */
+export function kafkaUrlProblem(url: URL): string | undefined {
+  const tls = url.searchParams.get('tls');
+  if (tls !== null && !TLS_ON.test(tls) && !TLS_OFF.test(tls)) {
+    return `?tls=${tls} is not true or false`;
+  }
+  const sasl = url.searchParams.get('sasl');
+  if (sasl !== null && !(SASL_MECHANISMS as readonly string[]).includes(sasl.toLowerCase())) {
+    return `?sasl=${sasl} is not supported (supported: ${SASL_MECHANISMS.join(', ')})`;
+  }
+  if (sasl !== null && !url.username) return '?sasl= needs a user name in the URL (kafka://user@host:9092)';
+  return undefined;
+}

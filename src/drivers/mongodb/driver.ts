@@ -24,8 +24,9 @@
  */
 import { MongoClient, type Document } from 'mongodb';
 import { AdvanceTracker } from '../shared/advance-tracker';
-import type { Driver, DriverOptions, MemberList, Observation } from '../../core/model';
+import type { Driver, DriverOptions, MemberList, Observation, Target } from '../../core/model';
 import { mongoMembers } from './members';
+import { unreadableFile } from '../shared/url-settings';
 import {
   COMMAND_NOT_FOUND,
   TOPOLOGY_ERROR_CODES,
@@ -107,14 +108,13 @@ export interface MongoConnection {
 
 export type MongoConnectionFactory = (opts: DriverOptions) => MongoConnection;
 
-/** The official MongoClient, configured for one node (see the file comment for why each option). */
-export function officialDriverConnection(opts: DriverOptions): MongoConnection {
-  const { target, timeoutMs } = opts;
+/** The official MongoClient for one node (see the file comment for why each option). Parses the URL. */
+function officialClient(target: Target, timeoutMs: number): MongoClient {
   // Credentials go in `auth`, not the URL: the password may come from --target.password-file.
   const url = new URL(target.url.href);
   url.username = '';
   url.password = '';
-  const client = new MongoClient(url.href, {
+  return new MongoClient(url.href, {
     directConnection: true,
     serverSelectionTimeoutMS: timeoutMs,
     connectTimeoutMS: timeoutMs,
@@ -129,6 +129,34 @@ export function officialDriverConnection(opts: DriverOptions): MongoConnection {
     auth:
       target.username !== undefined ? { username: target.username, password: target.password } : undefined,
   });
+}
+
+/** TLS files the URL may name (tlsCAFile...): read by the driver on connect, checked up front. */
+const FILE_OPTIONS = ['tlsCAFile', 'tlsCertificateKeyFile', 'tlsCRLFile'];
+
+/**
+ * What the official driver finds wrong with the URL's options (`?tls=maybe`, an unknown option, a
+ * bad read preference...), or a TLS file it could not read: found by parsing the URL as connect()
+ * would, without connecting. The message may quote option values: the caller scrubs the secret ones.
+ */
+export function mongoUrlProblem(target: Target): string | undefined {
+  try {
+    officialClient(target, 1000);
+  } catch (err) {
+    return String((err as Error)?.message ?? err).split('\n')[0];
+  }
+  for (const [name, value] of target.url.searchParams) {
+    const option = FILE_OPTIONS.find((o) => o.toLowerCase() === name.toLowerCase());
+    const problem = option ? unreadableFile(option, value) : undefined;
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+/** The official MongoClient, configured for one node. */
+export function officialDriverConnection(opts: DriverOptions): MongoConnection {
+  const { timeoutMs } = opts;
+  const client = officialClient(opts.target, timeoutMs);
   const abort = new AbortController();
   return {
     ownConnections: 2,

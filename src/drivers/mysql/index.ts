@@ -1,5 +1,6 @@
 /** Registration of the mysql driver (see ../registration.ts); the driver module loads on first use. */
 import type { DriverRegistration } from '../registration';
+import { decodedPath, repeatedParam, unsupportedParam } from '../shared/url-settings';
 
 type DriverModule = typeof import('./driver');
 
@@ -10,6 +11,11 @@ export const registration: DriverRegistration = {
   heartbeat: true,
   protocol: 'mysql',
   replicanteKind: 'MySQL',
+  safeUrlParams: [],
+  validateTarget: ({ url }) => {
+    const path = decodedPath(url);
+    return unsupportedParam(url, []) ?? repeatedParam(url) ?? ('problem' in path ? path.problem : undefined);
+  },
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   create: (options) => (require('./driver') as DriverModule).createDriver(options),
 };

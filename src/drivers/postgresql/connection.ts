@@ -7,11 +7,12 @@
  * could otherwise undo the read-only session, and the password from --target.password-file must win
  * over one in the URL.
  */
-import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { ClientConfig } from 'pg';
 import { ConfigError } from '../../core/errors';
+import { readFailure, readRegularFile } from '../../core/files';
 import type { Target } from '../../core/model';
+import { decodedPath, repeatedParam, unsupportedParam } from '../shared/url-settings';
 
 /** Shown in pg_stat_activity.application_name, so operators can tell the exporter's session apart. */
 export const APPLICATION_NAME = 'datastore-exporter';
@@ -21,6 +22,32 @@ export const DEFAULT_DATABASE = 'postgres';
 
 const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 type SslMode = (typeof SSL_MODES)[number];
+
+/** The libpq URL parameters the driver understands (docs/postgresql.md). */
+export const URL_PARAMS = ['host', 'sslmode', 'sslrootcert'] as const;
+
+/**
+ * What is wrong with a PostgreSQL target URL, or undefined: checked when the target is parsed, so a
+ * typo stops the start-up instead of failing every connection.
+ */
+export function postgresUrlProblem(target: Target): string | undefined {
+  const { url } = target;
+  const path = decodedPath(url);
+  if ('problem' in path) return path.problem;
+  const socketDir = url.searchParams.get('host');
+  if (socketDir !== null && !socketDir.startsWith('/')) {
+    return '?host= names a Unix socket directory (an absolute path); put a host name in the URL itself';
+  }
+  const problem = unsupportedParam(url, URL_PARAMS) ?? repeatedParam(url);
+  if (problem) return problem;
+  try {
+    sslOptions(url.searchParams.get('sslmode'), url.searchParams.get('sslrootcert'), target.host);
+    return undefined;
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+}
 
 export function clientConfig(target: Target, timeoutMs: number): ClientConfig {
   const params = target.url.searchParams;
@@ -58,17 +85,15 @@ export function sslOptions(
 ): ClientConfig['ssl'] {
   const sslMode = (mode ?? 'prefer') as SslMode;
   if (!SSL_MODES.includes(sslMode)) {
-    throw new ConfigError(`--target sslmode "${mode}" is not one of ${SSL_MODES.join(', ')}`);
+    throw new ConfigError(`sslmode "${mode}" is not one of ${SSL_MODES.join(', ')}`);
   }
   if (sslMode === 'disable' || sslMode === 'allow' || sslMode === 'prefer') return false;
   let ca: string | undefined;
   if (rootCertPath) {
     try {
-      ca = readFileSync(rootCertPath, 'utf8');
+      ca = readRegularFile(rootCertPath, 'utf8');
     } catch (err) {
-      throw new ConfigError(
-        `cannot read sslrootcert ${JSON.stringify(rootCertPath)}: ${(err as NodeJS.ErrnoException).code}`,
-      );
+      throw new ConfigError(`cannot read sslrootcert ${JSON.stringify(rootCertPath)}: ${readFailure(err)}`);
     }
   }
   // libpq: `require` encrypts without verifying, unless a root certificate is given (then it acts

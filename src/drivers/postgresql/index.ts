@@ -1,5 +1,6 @@
 /** Registration of the postgresql driver (see ../registration.ts); the driver module loads on first use. */
 import type { DriverRegistration } from '../registration';
+import { postgresUrlProblem, URL_PARAMS } from './connection';
 
 type DriverModule = typeof import('./driver');
 
@@ -11,6 +12,9 @@ export const registration: DriverRegistration = {
   tls: { mode: { params: { sslmode: 'verify-full' } } },
   protocol: 'postgresql',
   replicanteKind: 'PostgreSQL',
+  // A socket directory, an sslmode and a CA file path: no secrets (libpq's sslpassword is not taken).
+  safeUrlParams: URL_PARAMS,
+  validateTarget: postgresUrlProblem,
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   create: (options) => (require('./driver') as DriverModule).createDriver(options),
 };
