@@ -5,7 +5,7 @@
  * auth with bcrypt hashes made here, headers, the rate limit, a certificate rotated while running,
  * and every bad file giving one line and exit code 2 through the real bin (dist/cli.js).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
@@ -61,6 +61,11 @@ describe('web config file: parsing', () => {
       maxVersion: 'TLSv1.3',
       ecdhCurve: undefined,
       honorCipherOrder: true,
+      // TLS 1.3's three, then ECDHE + AEAD only for TLS 1.2 (Node's default adds static RSA, CBC...).
+      ciphers:
+        'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:' +
+        'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:' +
+        'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305',
       clientAllowedSans: undefined,
     });
     expect(c.users).toEqual(new Map([['alice', alice]]));
@@ -100,8 +105,11 @@ describe('web config file: parsing', () => {
       'X-Frame-Options': 'deny',
       'Strict-Transport-Security': 'max-age=31536000',
     });
-    // Go's cipher suite names mean nothing to OpenSSL: accepted (the file stays valid) and said so.
-    expect(c.warnings).toEqual([expect.stringMatching(/cipher_suites is ignored/)]);
+    // Go's suite names, mapped to OpenSSL's; TLS 1.3 suites are not configurable (as in Go).
+    expect(c.tls!.ciphers).toBe(
+      'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:ECDHE-RSA-AES128-GCM-SHA256',
+    );
+    expect(c.warnings).toEqual([]);
   });
 
   test('TLS settings without a certificate: plain HTTP as in exporter-toolkit, with a warning', () => {
@@ -169,6 +177,21 @@ describe('web config file: parsing', () => {
       'a version that is not a string',
       'tls_server_config: { cert_file: a, key_file: b, min_version: 12 }',
       /min_version must be a string/,
+    ],
+    [
+      'an unknown cipher suite',
+      'tls_server_config: { cert_file: a, key_file: b, cipher_suites: [ECDHE-RSA-AES128-GCM-SHA256] }',
+      /cipher_suites: unknown suite "ECDHE-RSA-AES128-GCM-SHA256" \(Go's names/,
+    ],
+    [
+      'a suite this OpenSSL lacks',
+      'tls_server_config: { cert_file: a, key_file: b, cipher_suites: [TLS_RSA_WITH_RC4_128_SHA] }',
+      /cipher_suites: TLS_RSA_WITH_RC4_128_SHA is not available/,
+    ],
+    [
+      'only TLS 1.3 suites while TLS 1.2 is allowed',
+      'tls_server_config: { cert_file: a, key_file: b, cipher_suites: [TLS_AES_128_GCM_SHA256] }',
+      /cipher_suites names no TLS 1.0-1.2 suite/,
     ],
     ['http2 not a boolean', 'http_server_config: { http2: maybe }', /http2 must be true or false/],
     ['an unknown http key', 'http_server_config: { header: {} }', /unknown key http_server_config\."header"/],
@@ -572,6 +595,95 @@ describe('a real exporter behind --web.config.file', () => {
     );
   });
 
+  /** The TLS 1.2 suites a server accepts: every suite this OpenSSL knows, offered one at a time by s_client. */
+  async function acceptedTls12Suites(port: number): Promise<string[]> {
+    const all = execFileSync(OPENSSL, ['ciphers', '-tls1_2', '-s', 'ALL:COMPLEMENTOFALL:@SECLEVEL=0'], {
+      encoding: 'utf8',
+    })
+      .trim()
+      .split(':')
+      .filter((name) => !name.startsWith('TLS_'));
+    expect(all.length).toBeGreaterThan(40);
+    const accepted: string[] = [];
+    const offer = (name: string): Promise<void> =>
+      new Promise((resolve) => {
+        const child = execFile(
+          OPENSSL,
+          ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', '-cipher', `${name}:@SECLEVEL=0`],
+          { timeout: 10000 },
+          (_err, stdout) => {
+            const m = /Cipher is (\S+)/.exec(stdout);
+            if (m && m[1] === name) accepted.push(name);
+            resolve();
+          },
+        );
+        child.stdin?.end();
+      });
+    // A few at a time: the server under test runs in this process and must keep answering.
+    for (let i = 0; i < all.length; i += 8) await Promise.all(all.slice(i, i + 8).map(offer));
+    return accepted.sort();
+  }
+
+  test('TLS 1.2 offers only ECDHE + AEAD suites by default (s_client, every suite OpenSSL has); cipher_suites restricts them', async () => {
+    // An RSA server certificate too: static RSA key exchange needs one to be offered at all.
+    const rsaKey = join(dir.path, 'rsa.key');
+    const rsaCert = join(dir.path, 'rsa.crt');
+    execFileSync(
+      OPENSSL,
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=exporter',
+        '-keyout',
+        rsaKey,
+        '-out',
+        rsaCert,
+      ],
+      { stdio: 'pipe' },
+    );
+    const rsa = await start(
+      ['tls_server_config:', `  cert_file: ${rsaCert}`, `  key_file: ${rsaKey}`].join('\n'),
+    );
+    const ecdsa = await start(tlsYaml());
+    const rsaAccepted = await acceptedTls12Suites(rsa.port);
+    const ecdsaAccepted = await acceptedTls12Suites(ecdsa.port);
+    console.log(
+      `TLS 1.2 suites accepted: RSA certificate ${rsaAccepted.join(' ')}; ECDSA ${ecdsaAccepted.join(' ')}`,
+    );
+    // Before: Node's default list (ending in OpenSSL's HIGH) also let in static RSA, CBC, CCM, CCM8, ARIA, DHE.
+    expect(rsaAccepted).toEqual([
+      'ECDHE-RSA-AES128-GCM-SHA256',
+      'ECDHE-RSA-AES256-GCM-SHA384',
+      'ECDHE-RSA-CHACHA20-POLY1305',
+    ]);
+    expect(ecdsaAccepted).toEqual([
+      'ECDHE-ECDSA-AES128-GCM-SHA256',
+      'ECDHE-ECDSA-AES256-GCM-SHA384',
+      'ECDHE-ECDSA-CHACHA20-POLY1305',
+    ]);
+
+    // cipher_suites (Go's names) is the list, in full: here one AEAD suite and one CBC suite.
+    const chosen = await start(
+      tlsYaml([
+        '  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA]',
+      ]),
+    );
+    expect(await acceptedTls12Suites(chosen.port)).toEqual([
+      'ECDHE-ECDSA-AES128-SHA',
+      'ECDHE-ECDSA-AES256-GCM-SHA384',
+    ]);
+    // TLS 1.3 is unaffected (not configurable, as in Go).
+    expect((await httpsGet(chosen.port, '/metrics', { ca: pki.caCert, minVersion: 'TLSv1.3' })).status).toBe(
+      200,
+    );
+  }, 120000);
+
   test('basic auth over TLS: 401 without or with wrong credentials, 200 with; /healthz and /ready stay open', async () => {
     const s = await start(
       [
@@ -613,6 +725,32 @@ describe('a real exporter behind --web.config.file', () => {
     expect((await get('/healthz')).status).toBe(200);
     expect((await get('/ready')).status).toBe(200);
     expect(logs.join('\n')).not.toContain('scrape-pw-1');
+  });
+
+  test('--web.telemetry-path is a literal path: "/:x" and "/*all" never serve metrics on the open /healthz', async () => {
+    // Before: Express read them as patterns, so /healthz (open without credentials) matched them first.
+    for (const path of ['/:x', '/*all', '/m(etrics)']) {
+      const s = await start(`basic_auth_users: { prometheus: "${hash('pw')}" }`, [
+        '--web.telemetry-path',
+        path,
+      ]);
+      const base = `http://127.0.0.1:${s.port}`;
+      const auth = { Authorization: `Basic ${Buffer.from('prometheus:pw').toString('base64')}` };
+      const health = await fetch(`${base}/healthz`);
+      expect([path, health.status, await health.text()]).toEqual([path, 200, 'ok\n']);
+      expect((await fetch(`${base}/ready`)).status).toBe(200);
+      expect((await fetch(`${base}${path}`)).status).toBe(401);
+      const metrics = await fetch(`${base}${path}`, { headers: auth });
+      expect([path, metrics.status]).toEqual([path, 200]);
+      expect(await metrics.text()).toContain('datastore_up');
+      // Only that exact path: what a pattern would have matched is not the metrics.
+      for (const other of ['/x', '/anything/at/all', '/metrics', path.toUpperCase()]) {
+        if (other === path) continue;
+        const res = await fetch(`${base}${other}`, { headers: auth });
+        expect([path, other, res.status]).toEqual([path, other, 404]);
+      }
+      await s.stop();
+    }
   });
 
   test('basic auth on plain HTTP, on /probe too; the rate limit answers 429', async () => {

@@ -21,12 +21,12 @@
  * This module is the pure part: YAML text -> a validated WebConfig, every problem a ConfigError naming
  * the file and the field (the CLI prints one line and exits 2). Like exporter-toolkit (which decodes
  * strictly), an unknown key is an error: a misspelt `basic_auth_user:` must not silently serve
- * /metrics to anyone. Options that exist in the format but have no Node equivalent (`cipher_suites`,
- * named in Go's spelling; `http2`) are accepted and reported as warnings, never silently dropped
- * (docs/security.md). parseWebConfig is pure; loadWebConfig also reads the files and checks the TLS
+ * /metrics to anyone. `cipher_suites` takes Go's suite names and maps them to OpenSSL's; an option
+ * that has no Node equivalent (`http2`) is accepted and reported as a warning, never silently
+ * dropped (docs/security.md). parseWebConfig is pure; loadWebConfig also reads the files and checks the TLS
  * material with OpenSSL.
  */
-import { readFileSync } from 'node:fs';
+import { readFailure, readRegularFile } from '../core/files';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { createSecureContext, type SecureContextOptions, type SecureVersion } from 'node:tls';
 import { parse } from 'yaml';
@@ -67,6 +67,77 @@ const CURVES: Record<string, string> = {
 };
 
 /**
+ * TLS 1.3 suites: all AEAD with ephemeral key exchange. Not configurable, as in Go (whose
+ * cipher_suites applies to TLS 1.0-1.2 only; TLS 1.3 names in it are accepted and change nothing).
+ */
+const TLS13_SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
+
+/**
+ * The TLS 1.0-1.2 suites offered without cipher_suites: ECDHE key exchange (forward secrecy) with an
+ * AEAD cipher, nothing else. Node's own default would add static RSA key exchange, CBC, CCM8 and
+ * ARIA suites (its list ends in OpenSSL's `HIGH`).
+ */
+const DEFAULT_TLS12_SUITES = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+];
+
+/**
+ * Go's names for the suites of crypto/tls (tls.CipherSuites() and tls.InsecureCipherSuites(), which
+ * exporter-toolkit accepts) -> OpenSSL's. `null`: a TLS 1.3 suite (accepted, always on).
+ */
+const GO_CIPHER_SUITES: Record<string, string | null> = {
+  TLS_AES_128_GCM_SHA256: null,
+  TLS_AES_256_GCM_SHA384: null,
+  TLS_CHACHA20_POLY1305_SHA256: null,
+  TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: 'ECDHE-RSA-AES128-GCM-SHA256',
+  TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384: 'ECDHE-RSA-AES256-GCM-SHA384',
+  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-ECDSA-CHACHA20-POLY1305',
+  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-RSA-CHACHA20-POLY1305',
+  // Go's older spellings of the two above.
+  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305: 'ECDHE-ECDSA-CHACHA20-POLY1305',
+  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305: 'ECDHE-RSA-CHACHA20-POLY1305',
+  TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA: 'ECDHE-ECDSA-AES128-SHA',
+  TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA: 'ECDHE-ECDSA-AES256-SHA',
+  TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA: 'ECDHE-RSA-AES128-SHA',
+  TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA: 'ECDHE-RSA-AES256-SHA',
+  TLS_RSA_WITH_AES_128_GCM_SHA256: 'AES128-GCM-SHA256',
+  TLS_RSA_WITH_AES_256_GCM_SHA384: 'AES256-GCM-SHA384',
+  TLS_RSA_WITH_AES_128_CBC_SHA: 'AES128-SHA',
+  TLS_RSA_WITH_AES_256_CBC_SHA: 'AES256-SHA',
+  // tls.InsecureCipherSuites(): accepted by exporter-toolkit, so mapped; OpenSSL 3 lacks some (RC4).
+  TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256: 'ECDHE-ECDSA-AES128-SHA256',
+  TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256: 'ECDHE-RSA-AES128-SHA256',
+  TLS_RSA_WITH_AES_128_CBC_SHA256: 'AES128-SHA256',
+  TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA: 'ECDHE-RSA-DES-CBC3-SHA',
+  TLS_RSA_WITH_3DES_EDE_CBC_SHA: 'DES-CBC3-SHA',
+  TLS_ECDHE_ECDSA_WITH_RC4_128_SHA: 'ECDHE-ECDSA-RC4-SHA',
+  TLS_ECDHE_RSA_WITH_RC4_128_SHA: 'ECDHE-RSA-RC4-SHA',
+  TLS_RSA_WITH_RC4_128_SHA: 'RC4-SHA',
+};
+
+/** Whether this Node's OpenSSL can use the suite (OpenSSL 3 dropped RC4 and, at its default level, 3DES). */
+function opensslHasSuite(name: string): boolean {
+  try {
+    createSecureContext({ ciphers: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The `ciphers` option for Node: the TLS 1.3 suites, then the TLS 1.2 ones. */
+function cipherList(tls12: readonly string[]): string {
+  return [...TLS13_SUITES, ...tls12].join(':');
+}
+
+/**
  * The headers exporter-toolkit lets a file set, with the values it accepts where the header is an
  * enumeration (no list: any string). Kept identical so a file valid there is valid here.
  */
@@ -92,6 +163,8 @@ export interface TlsServerSettings {
   ecdhCurve?: string;
   /** prefer_server_cipher_suites (default true, as in exporter-toolkit). */
   honorCipherOrder: boolean;
+  /** Node's `ciphers`: the TLS 1.3 suites and the TLS 1.2 ones (cipher_suites, else ECDHE + AEAD). */
+  ciphers: string;
   /** client_allowed_sans: the client certificate must carry one of these SAN values. */
   clientAllowedSans?: string[];
 }
@@ -267,11 +340,28 @@ export function parseWebConfig(text: string, source: string, baseDir: string): W
     if (prefer !== undefined && prefer !== null && typeof prefer !== 'boolean') {
       fail(`${at}prefer_server_cipher_suites must be true or false`);
     }
-    if (stringList(t, 'cipher_suites', at)?.length) {
-      warnings.push(
-        `${at}cipher_suites is ignored: Go's cipher suite names do not apply to Node's OpenSSL; ` +
-          "Node's default TLS 1.2 suites are all ECDHE with AEAD, and TLS 1.3 suites are not configurable there either",
-      );
+    let tls12Suites = DEFAULT_TLS12_SUITES;
+    const suiteNames = stringList(t, 'cipher_suites', at);
+    if (suiteNames?.length) {
+      tls12Suites = [];
+      for (const name of suiteNames) {
+        const openssl = GO_CIPHER_SUITES[name];
+        if (openssl === undefined) {
+          fail(
+            `${at}cipher_suites: unknown suite ${JSON.stringify(name)} (Go's names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)`,
+          );
+        }
+        if (openssl === null) continue;
+        if (!opensslHasSuite(openssl!)) {
+          fail(`${at}cipher_suites: ${name} is not available in this Node.js build's OpenSSL`);
+        }
+        if (!tls12Suites.includes(openssl!)) tls12Suites.push(openssl!);
+      }
+      if (tls12Suites.length === 0 && minVersion !== 'TLSv1.3') {
+        fail(
+          `${at}cipher_suites names no TLS 1.0-1.2 suite, so only TLS 1.3 could work: add one, or set min_version: TLS13`,
+        );
+      }
     }
     const clientAllowedSans = stringList(t, 'client_allowed_sans', at);
     if (
@@ -292,6 +382,7 @@ export function parseWebConfig(text: string, source: string, baseDir: string): W
       maxVersion,
       ecdhCurve: ecdhCurve?.length ? ecdhCurve.join(':') : undefined,
       honorCipherOrder: prefer !== false,
+      ciphers: cipherList(tls12Suites),
       clientAllowedSans,
     };
   } else {
@@ -367,11 +458,10 @@ export function parseWebConfig(text: string, source: string, baseDir: string): W
 function readPem(source: PemSource, what: string, where: string): string {
   if ('inline' in source) return source.inline;
   try {
-    return readFileSync(source.file, 'utf8');
+    return readRegularFile(source.file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError(
-      `${where}: cannot read tls_server_config.${what} ${JSON.stringify(source.file)}: ${code}`,
+      `${where}: cannot read tls_server_config.${what} ${JSON.stringify(source.file)}: ${readFailure(err)}`,
     );
   }
 }
@@ -387,6 +477,7 @@ export function secureContextOptions(settings: TlsServerSettings, where: string)
     minVersion: settings.minVersion,
     maxVersion: settings.maxVersion,
     honorCipherOrder: settings.honorCipherOrder,
+    ciphers: settings.ciphers,
     ecdhCurve: settings.ecdhCurve,
   };
   if (settings.clientCa) {
@@ -412,11 +503,9 @@ export function secureContextOptions(settings: TlsServerSettings, where: string)
 export function loadWebConfig(path: string): WebConfig {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFile(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(
-      `cannot read --web.config.file ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
+    throw new ConfigError(`cannot read --web.config.file ${JSON.stringify(path)}: ${readFailure(err)}`);
   }
   const config = parseWebConfig(text, JSON.stringify(path), dirname(resolve(path)));
   if (config.tls) secureContextOptions(config.tls, `--web.config.file ${config.source}`);
