@@ -431,6 +431,14 @@ export function parseWebConfig(text: string, source: string, baseDir: string): W
     }
     users.set(user, hash as string);
   }
+  // An unknown user is checked at the most common cost (http/listener.ts): with mixed costs, timing
+  // tells users of another cost apart.
+  const costs = [...new Set([...users.values()].map((h) => Number(h.split('$')[2])))].sort((a, b) => a - b);
+  if (costs.length > 1) {
+    warnings.push(
+      `basic_auth_users: hashes of different bcrypt costs (${costs.join(', ')}): a check takes as long as its hash's cost, so response times can tell users apart; hash every password at the same cost`,
+    );
+  }
 
   // --- rate_limit ---
   let rateLimit: RateLimit | undefined;

@@ -4,12 +4,14 @@
  *
  * Behaviour follows exporter-toolkit so that a file means the same here as for the Go exporters:
  *  - basic auth guards every path except /healthz and /ready (see OPEN_PATHS for why), answering
- *    401 with `WWW-Authenticate: Basic`; an unknown user is checked against a fixed dummy hash so
- *    that timing does not tell which user names exist;
- *  - bcrypt is slow by design (~50-100 ms at cost 10 in pure JS), and Prometheus sends the same
- *    credentials every scrape: a successful check is remembered for CACHE_TTL_MS under
- *    sha256(user, password, hash) (never the password itself), and checks run one at a time so a flood
- *    of wrong passwords costs one core at most, never the collector's event loop turns;
+ *    401 with `WWW-Authenticate: Basic`; an unknown user is checked against a dummy hash of the
+ *    same cost as the configured users' hashes, so that timing does not tell which user names exist;
+ *  - bcrypt is slow by design (~80 ms at cost 10, ~300 ms at cost 12 in pure JS), and Prometheus
+ *    sends the same credentials every scrape: a successful check is remembered for CACHE_TTL_MS under
+ *    sha256(user, password, hash) (never the password itself). Failed attempts must never starve good
+ *    ones (BasicAuthChecker): one bcrypt at a time, credentials that passed before go first, new
+ *    ones wait in a bounded queue served round-robin per client address, a check whose client has
+ *    left is dropped before it runs, and a repeated wrong password costs no bcrypt at all;
  *  - the certificate, key and client CA files are re-read when they change (polled), so a rotated
  *    certificate (cert-manager, a renewed Let's Encrypt one) is served without a restart, like
  *    exporter-toolkit's reload on every connection; a broken new file is logged and the old one kept.
@@ -19,9 +21,9 @@ import { unwatchFile, watchFile } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket, TlsOptions } from 'node:tls';
-import bcrypt from 'bcryptjs';
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from '../core/logger';
+import { compareInThread } from './bcrypt-thread';
 import {
   secureContextOptions,
   type RateLimit,
@@ -39,54 +41,202 @@ export const OPEN_PATHS: readonly string[] = ['/healthz', '/ready'];
 
 /** How long a successful bcrypt check is remembered. */
 export const CACHE_TTL_MS = 60_000;
-const CACHE_MAX_ENTRIES = 1000;
-/** bcrypt (cost 10) of a random string nobody knows: what an unknown user is checked against. */
-const DUMMY_HASH = '$2b$10$R6y0GcSlNgDkxAmDLkmEuu4Zbhgm.dbM3yDeOgkDAH1afGvq7CSPi';
+/** Entries of each of the success, known-good and failure memories (oldest dropped first). */
+const MEMORY_MAX_ENTRIES = 1000;
+/** How long a failed check is remembered: the same wrong password again costs no bcrypt. */
+const FAILURE_TTL_MS = 60_000;
+/** New credentials waiting for bcrypt, in all and per client address; beyond, 429 at once. */
+export const MAX_PENDING_CHECKS = 32;
+export const MAX_PENDING_PER_CLIENT = 4;
+/**
+ * The salt and hash of a bcrypt of a random string nobody knows. An unknown user is checked against
+ * it, with the cost of the configured users' hashes put in front (dummyHash): bcrypt's time depends
+ * on the cost alone, so an unknown user answers as slowly as a known one with a wrong password.
+ */
+const DUMMY_SALT_AND_HASH = 'R6y0GcSlNgDkxAmDLkmEuu4Zbhgm.dbM3yDeOgkDAH1afGvq7CSPi';
 /** How often the TLS files are polled for changes. */
 const TLS_RELOAD_POLL_MS = 10_000;
 
-/** Basic auth against bcrypt hashes, with the success cache and one check at a time. */
+/** The cost (log2 rounds) of a bcrypt hash: `$2y$12$...` -> 12. */
+export function bcryptCost(hash: string): number {
+  return Number(hash.split('$')[2]);
+}
+
+/** The dummy hash for unknown users: the users' most common cost (the higher one on a tie). */
+export function dummyHash(users: ReadonlyMap<string, string>): string {
+  const counts = new Map<number, number>();
+  for (const hash of users.values()) counts.set(bcryptCost(hash), (counts.get(bcryptCost(hash)) ?? 0) + 1);
+  let cost = 10;
+  let best = 0;
+  for (const [c, n] of counts) {
+    if (n > best || (n === best && c > cost)) [cost, best] = [c, n];
+  }
+  return `$2b$${String(cost).padStart(2, '0')}$${DUMMY_SALT_AND_HASH}`;
+}
+
+/** What an authentication attempt came to. `busy`: too many checks waiting, try again (429). */
+export type AuthOutcome = 'ok' | 'denied' | 'busy';
+
+/** Who asks: the client address (for fairness and limits), and whether it is still waiting. */
+export interface AuthClient {
+  address: string;
+  /** True once the client has gone (connection closed): its check is dropped before bcrypt runs. */
+  gone?: () => boolean;
+}
+
+interface PendingCheck {
+  user: string;
+  password: string;
+  hash: string | undefined;
+  key: string;
+  client: AuthClient;
+  resolve: (outcome: AuthOutcome) => void;
+}
+
+/** A bounded insertion-ordered memory of keys (sha256 of credentials), with an optional expiry. */
+class KeyMemory {
+  private readonly entries = new Map<string, number>();
+  constructor(private readonly ttlMs: number) {}
+
+  has(key: string): boolean {
+    const expiry = this.entries.get(key);
+    if (expiry === undefined) return false;
+    if (expiry > Date.now()) return true;
+    this.entries.delete(key);
+    return false;
+  }
+
+  add(key: string): void {
+    this.entries.delete(key);
+    if (this.entries.size >= MEMORY_MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, Date.now() + this.ttlMs);
+  }
+}
+
+/**
+ * Basic auth against bcrypt hashes, built so that failed attempts cannot starve good ones:
+ *  - one bcrypt at a time, on a worker thread (http/bcrypt-thread.ts): a flood costs one core at
+ *    most and never holds the event loop that accepts connections and runs the collector;
+ *  - a success is cached for CACHE_TTL_MS; credentials that EVER passed (kept longer, bounded) are
+ *    checked again ahead of every new credential when their cache entry expires: Prometheus, once
+ *    in, never queues behind a flood of wrong passwords;
+ *  - new credentials wait in a queue served round-robin per client address, bounded per client
+ *    (MAX_PENDING_PER_CLIENT) and in all (MAX_PENDING_CHECKS): beyond, the answer is `busy` at once,
+ *    without bcrypt; one flooding address delays another by at most one check per turn;
+ *  - a check whose client has gone is dropped before bcrypt runs;
+ *  - a failure is remembered for FAILURE_TTL_MS: the same wrong password again is denied at once.
+ * None of these depends on whether the user exists, so they reveal no user names.
+ */
 export class BasicAuthChecker {
-  private readonly cache = new Map<string, number>();
-  private queue: Promise<unknown> = Promise.resolve();
-  /** bcrypt comparisons actually run (the rest came from the cache); for tests. */
+  private readonly successes: KeyMemory;
+  private readonly knownGood = new KeyMemory(Number.POSITIVE_INFINITY);
+  private readonly failures = new KeyMemory(FAILURE_TTL_MS);
+  private readonly dummy: string;
+  /** Credentials that passed before, waiting for re-verification: served first. */
+  private readonly priority: PendingCheck[] = [];
+  /** New credentials by client address; Map order is the round-robin order. */
+  private readonly waiting = new Map<string, PendingCheck[]>();
+  private waitingCount = 0;
+  /** Checks of the same credentials waiting for the one bcrypt run in progress or queued. */
+  private readonly joined = new Map<string, PendingCheck[]>();
+  private running = false;
+  /** bcrypt comparisons actually run; checks refused as busy; checks dropped because the client left. */
   bcryptRuns = 0;
+  refusedBusy = 0;
+  dropped = 0;
 
   constructor(
     private readonly users: ReadonlyMap<string, string>,
-    private readonly ttlMs = CACHE_TTL_MS,
-  ) {}
+    ttlMs = CACHE_TTL_MS,
+    /** bcrypt's compare; default: on a worker thread (http/bcrypt-thread.ts). */
+    private readonly compare?: (password: string, hash: string) => Promise<boolean>,
+  ) {
+    this.successes = new KeyMemory(ttlMs);
+    this.dummy = dummyHash(users);
+  }
 
-  async check(user: string, password: string): Promise<boolean> {
+  check(user: string, password: string, client: AuthClient = { address: '' }): Promise<AuthOutcome> {
     const hash = this.users.get(user);
     const key = createHash('sha256')
       .update(JSON.stringify([user, password, hash ?? '']))
       .digest('hex');
-    if (hash !== undefined && this.cached(key)) return true;
-    const run = this.queue.then(async () => {
-      // Another request with the same credentials may have filled the cache while this one queued.
-      if (hash !== undefined && this.cached(key)) return true;
-      this.bcryptRuns++;
-      const ok = await bcrypt.compare(password, hash ?? DUMMY_HASH);
-      if (ok && hash !== undefined) this.remember(key);
-      return ok && hash !== undefined;
+    if (hash !== undefined && this.successes.has(key)) return Promise.resolve('ok');
+    if (this.failures.has(key)) return Promise.resolve('denied');
+    return new Promise<AuthOutcome>((resolve) => {
+      const check: PendingCheck = { user, password, hash, key, client, resolve };
+      // The same credentials already queued (Prometheus's concurrent scrapes): one bcrypt for all.
+      const joined = this.joined.get(key);
+      if (joined) {
+        joined.push(check);
+        return;
+      }
+      if (hash !== undefined && this.knownGood.has(key)) {
+        this.priority.push(check);
+      } else {
+        const queue = this.waiting.get(client.address) ?? [];
+        if (queue.length >= MAX_PENDING_PER_CLIENT || this.waitingCount >= MAX_PENDING_CHECKS) {
+          this.refusedBusy++;
+          resolve('busy');
+          return;
+        }
+        queue.push(check);
+        this.waiting.set(client.address, queue);
+        this.waitingCount++;
+      }
+      this.joined.set(key, [check]);
+      this.pump();
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
-  private cached(key: string): boolean {
-    const expiry = this.cache.get(key);
-    if (expiry === undefined) return false;
-    if (expiry > Date.now()) return true;
-    this.cache.delete(key);
-    return false;
+  /** The next check to run: known-good first, then one per client address in turn. */
+  private next(): PendingCheck | undefined {
+    const first = this.priority.shift();
+    if (first) return first;
+    for (const [address, queue] of this.waiting) {
+      const check = queue.shift()!;
+      this.waitingCount--;
+      // Round-robin: this address goes to the back of the line.
+      this.waiting.delete(address);
+      if (queue.length > 0) this.waiting.set(address, queue);
+      return check;
+    }
+    return undefined;
   }
 
-  private remember(key: string): void {
-    // Bounded: the oldest entry goes first (a Map iterates in insertion order).
-    if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(key, Date.now() + this.ttlMs);
+  private pump(): void {
+    if (this.running) return;
+    const check = this.next();
+    if (!check) return;
+    const waiters = this.joined.get(check.key) ?? [check];
+    // Dropped before any bcrypt work when every client waiting for this result has gone.
+    const present = waiters.filter((w) => !w.client.gone?.());
+    if (present.length === 0) {
+      this.joined.delete(check.key);
+      this.dropped += waiters.length;
+      for (const w of waiters) w.resolve('denied');
+      this.pump();
+      return;
+    }
+    this.running = true;
+    this.bcryptRuns++;
+    (this.compare ?? compareInThread)(check.password, check.hash ?? this.dummy)
+      .catch(() => false)
+      .then((matches) => {
+        const ok = matches && check.hash !== undefined;
+        if (ok) {
+          this.successes.add(check.key);
+          this.knownGood.add(check.key);
+        } else {
+          this.failures.add(check.key);
+        }
+        const all = this.joined.get(check.key) ?? waiters;
+        this.joined.delete(check.key);
+        for (const w of all) w.resolve(ok ? 'ok' : 'denied');
+      })
+      .finally(() => {
+        this.running = false;
+        this.pump();
+      });
   }
 }
 
@@ -146,8 +296,16 @@ export function webGuard(web: WebConfig, openPaths: readonly string[]): RequestH
       unauthorized(res);
       return;
     }
-    auth.check(credentials.user, credentials.password).then(
-      (ok) => (ok ? next() : unauthorized(res)),
+    let gone = false;
+    res.once('close', () => (gone = true));
+    const client: AuthClient = { address: req.socket.remoteAddress ?? '', gone: () => gone };
+    auth.check(credentials.user, credentials.password, client).then(
+      (outcome) => {
+        if (gone) return;
+        if (outcome === 'ok') next();
+        else if (outcome === 'denied') unauthorized(res);
+        else res.status(429).set('Retry-After', '1').type('text/plain').send('Too Many Requests\n');
+      },
       (err: unknown) => next(err),
     );
   };
