@@ -92,6 +92,12 @@ const ENV_CASES: [string, string, NodeJS.ProcessEnv, RegExp][] = [
     /--probe.max-targets "many" must be a whole number/,
   ],
   [
+    'probe.max-connections-per-host',
+    '0',
+    { DATASTORE_PROBE_CONFIG_FILE: VALID_PROBE_FILE },
+    /--probe.max-connections-per-host "0" must be a whole number of at least 1/,
+  ],
+  [
     'probe.idle-timeout',
     '-5m',
     { DATASTORE_PROBE_CONFIG_FILE: VALID_PROBE_FILE },
@@ -218,8 +224,8 @@ describe('bad /probe query parameters over HTTP: 400 with one line, never a 500'
     ['a target of 3000 characters', `/probe?target=redis://${'a'.repeat(3000)}:1`, /too long/],
     ['a numeric alias host', '/probe?target=redis://0x7f.1:6379', /usual form/],
     ['a decimal host', '/probe?target=redis://2130706433:6379', /usual form/],
-    // A non-special scheme keeps such a host as opaque text: refused by the allowlist, not resolved.
-    ['a malformed escape', '/probe?target=redis%3A%2F%2F%E0%A4%A', /is not allowed by allowed_targets/],
+    // A non-special scheme keeps such a host as opaque text: refused before the allowlist sees it.
+    ['a malformed escape', '/probe?target=redis%3A%2F%2F%E0%A4%A', /without %-escapes or other punctuation/],
     ['a NUL byte', '/probe?target=redis://127.0.0.1%00:6379', /not a valid URL|not allowed/],
     ['a nested parameter', '/probe?target[a]=redis://127.0.0.1:1', /missing \?target=|exactly once/],
     ['an empty host', '/probe?target=redis://:6379', /not a valid URL|no host/],

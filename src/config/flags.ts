@@ -172,6 +172,12 @@ export const FLAGS: FlagSpec[] = [
     default: '100',
   },
   {
+    name: 'probe.max-connections-per-host',
+    env: ['DATASTORE_PROBE_MAX_CONNECTIONS_PER_HOST'],
+    help: 'Pooled targets (connections) per datastore address host:port, whatever the path or auth module; beyond, the least recently probed idle one is closed.',
+    default: '4',
+  },
+  {
     name: 'probe.idle-timeout',
     duration: true,
     env: ['DATASTORE_PROBE_IDLE_TIMEOUT'],
@@ -447,6 +453,7 @@ const PROBE_TUNING_FLAGS = [
   'probe.timeout',
   'probe.max-concurrent',
   'probe.max-targets',
+  'probe.max-connections-per-host',
   'probe.idle-timeout',
 ];
 
@@ -498,6 +505,7 @@ export function loadServerConfig(argv: string[], env: NodeJS.ProcessEnv): Server
       timeoutMs: parseDuration(get('probe.timeout')!, 'probe.timeout'),
       maxConcurrent: parseCount(get('probe.max-concurrent')!, 'probe.max-concurrent'),
       maxTargets: parseCount(get('probe.max-targets')!, 'probe.max-targets'),
+      maxPerHost: parseCount(get('probe.max-connections-per-host')!, 'probe.max-connections-per-host'),
       idleTimeoutMs: parseDuration(get('probe.idle-timeout')!, 'probe.idle-timeout'),
     };
   } else {

@@ -90,6 +90,11 @@ export class Collector {
     return this.current;
   }
 
+  /** A collection is running (its connection is in use, even if whoever asked for it stopped waiting). */
+  get collecting(): boolean {
+    return this.running !== undefined;
+  }
+
   /** Collect once now, then on every tick of the interval. */
   start(): void {
     this.task = cron.schedule(cronPattern(this.opts.intervalSeconds), () => this.collect(), {

@@ -97,6 +97,11 @@ export class TargetAllowlist {
     return this.patterns.length;
   }
 
+  /** The schemes the patterns name. */
+  get schemes(): string[] {
+    return [...new Set(this.patterns.map((p) => p.scheme))];
+  }
+
   allows(address: TargetAddress): boolean {
     return this.patterns.some(
       (p) => p.scheme === address.scheme && p.host.test(address.host) && p.port.test(String(address.port)),

@@ -22,11 +22,17 @@
 import { parse } from 'yaml';
 import { ConfigError } from '../core/errors';
 import { TargetAllowlist } from './allowlist';
+import { checkModuleSettings } from './target';
 import { readSecretFile } from '../core/target';
 import { readFailure, readRegularFile } from '../core/files';
 
 export interface AuthModule {
   name: string;
+  /**
+   * The targets this module may be used for (`allowed_targets` patterns, as at the top level); a
+   * probe of any other target with it is 403. Absent: every target of the top-level list.
+   */
+  allowlist?: TargetAllowlist;
   user?: string;
   /** Read from password_file. Never logged. */
   password?: string;
@@ -44,7 +50,7 @@ export interface ProbeFileConfig {
 }
 
 const TOP_LEVEL_KEYS = ['allowed_targets', 'auth_modules'];
-const MODULE_KEYS = ['user', 'password_file', 'tls', 'params'];
+const MODULE_KEYS = ['user', 'password_file', 'tls', 'params', 'allowed_targets'];
 /** Secrets belong in password_file, not in a parameter that ends up in the driver's URL. */
 const SECRET_PARAM = /(password|passwd|pwd|secret|token)/i;
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -87,6 +93,13 @@ function parseModule(
   if (raw.tls !== undefined) {
     if (typeof raw.tls !== 'boolean') throw new ConfigError(`${at}.tls must be true or false`);
     module.tls = raw.tls;
+  }
+  if (raw.allowed_targets !== undefined) {
+    const patterns = raw.allowed_targets;
+    if (!Array.isArray(patterns) || !patterns.every((p) => typeof p === 'string')) {
+      throw new ConfigError(`${at}.allowed_targets must be a list of strings (scheme://host:port patterns)`);
+    }
+    module.allowlist = TargetAllowlist.compile(patterns as string[], `${where} auth_modules.${name}`);
   }
   if (raw.params !== undefined) {
     if (!isPlainObject(raw.params)) throw new ConfigError(`${at}.params must be a mapping`);
@@ -136,7 +149,9 @@ export function parseProbeConfig(
     throw new ConfigError(`${where}: auth_modules must be a mapping of name -> module`);
   const authModules = new Map<string, AuthModule>();
   for (const [name, raw] of Object.entries(modules)) {
-    authModules.set(name, parseModule(name, raw, where, readSecret));
+    const module = parseModule(name, raw, where, readSecret);
+    checkModuleSettings(module, where);
+    authModules.set(name, module);
   }
   return { source, allowlist, authModules };
 }

@@ -3,12 +3,16 @@
  * created on the first probe and kept for the next ones, because connecting (TCP, TLS, auth, the
  * driver's discovery round trips) usually costs more than the collection itself.
  *
- * Bounded two ways, so a scrape config listing many targets cannot exhaust the exporter or the
- * datastores' connection limits:
+ * Bounded three ways, so a scrape config listing many targets (or a caller inventing spellings of
+ * one) cannot exhaust the exporter or the datastores' connection limits:
  *  - idle eviction: a target not probed for --probe.idle-timeout is closed (an unref'd timer, which
  *    never keeps the process alive);
- *  - --probe.max-targets: a new target beyond the cap evicts the least recently used target that no
- *    probe is using; if every pooled target is in use, the new target is refused (PoolExhausted).
+ *  - --probe.max-targets: a new target beyond the cap evicts the least recently used idle target;
+ *  - --probe.max-connections-per-host: the same for the targets of one datastore address
+ *    (host:port), whatever their path, auth module or scheme.
+ * If no target is idle, the new one is refused (PoolExhausted). "Idle" means no probe waits on it
+ * AND no collection runs on it: a probe that stopped waiting early (scrape-timeout header) leaves its
+ * collection running, and that connection still counts until the collection ends.
  *
  * A Collector here is never started (no cron): probes call collect(), which also makes concurrent
  * probes of one target share one collection.
@@ -36,6 +40,8 @@ export interface PooledTarget {
 
 export interface PoolOptions {
   maxTargets: number;
+  /** Pooled targets per datastore address (host:port); default: no limit beyond maxTargets. */
+  maxPerHost?: number;
   idleTimeoutMs: number;
   /** Makes the (unstarted) Collector of a new target. May throw (e.g. a driver's ConfigError). */
   createCollector(target: ProbeTarget): Collector;
@@ -58,6 +64,17 @@ export class TargetPool {
     return this.entries.has(key);
   }
 
+  get(key: string): PooledTarget | undefined {
+    return this.entries.get(key);
+  }
+
+  /** Pooled targets whose collection is running now (each one holds a connection in use). */
+  get collecting(): number {
+    let n = 0;
+    for (const entry of this.entries.values()) if (entry.collector.collecting) n++;
+    return n;
+  }
+
   /** The pooled target for this probe (created if new), marked busy until release(). */
   acquire(probeTarget: ProbeTarget): PooledTarget {
     if (this.closed) throw new PoolExhausted('the exporter is shutting down');
@@ -66,7 +83,7 @@ export class TargetPool {
       this.entries.delete(entry.key);
     } else {
       // Find the victim first and create second: a refused or failed creation leaves the pool as it was.
-      const victim = this.entries.size >= this.opts.maxTargets ? this.leastRecentlyUsedIdle() : undefined;
+      const victim = this.victimFor(probeTarget);
       const collector = this.opts.createCollector(probeTarget);
       if (victim) this.evict(victim, 'lru');
       entry = { key: probeTarget.key, probeTarget, collector, busy: 0 };
@@ -81,18 +98,50 @@ export class TargetPool {
   release(entry: PooledTarget): void {
     entry.busy--;
     if (entry.busy > 0 || this.entries.get(entry.key) !== entry) return;
+    this.armIdleTimer(entry);
+  }
+
+  private armIdleTimer(entry: PooledTarget): void {
     entry.idleTimer = setTimeout(() => {
-      if (entry.busy === 0 && this.entries.get(entry.key) === entry) this.evict(entry, 'idle');
+      if (entry.busy > 0 || this.entries.get(entry.key) !== entry) return;
+      // Its collection still runs (the probe gave up on it): close it once that has ended.
+      if (entry.collector.collecting) this.armIdleTimer(entry);
+      else this.evict(entry, 'idle');
     }, this.opts.idleTimeoutMs);
     entry.idleTimer.unref();
   }
 
-  private leastRecentlyUsedIdle(): PooledTarget {
+  /** No probe waits on it and no collection runs on it: closing it abandons nothing. */
+  private static idle(entry: PooledTarget): boolean {
+    return entry.busy === 0 && !entry.collector.collecting;
+  }
+
+  private static hostOf(target: ProbeTarget): string {
+    return `${target.address.host}:${target.address.port}`;
+  }
+
+  /** The target a new one replaces, if a cap is reached; PoolExhausted if that target is not idle. */
+  private victimFor(target: ProbeTarget): PooledTarget | undefined {
+    const maxPerHost = this.opts.maxPerHost;
+    if (maxPerHost !== undefined) {
+      const host = TargetPool.hostOf(target);
+      const sameHost = [...this.entries.values()].filter((e) => TargetPool.hostOf(e.probeTarget) === host);
+      if (sameHost.length >= maxPerHost) {
+        const victim = sameHost.find(TargetPool.idle);
+        if (!victim) {
+          throw new PoolExhausted(
+            `all ${maxPerHost} connections to ${host} (--probe.max-connections-per-host) are in use; try again later`,
+          );
+        }
+        return victim;
+      }
+    }
+    if (this.entries.size < this.opts.maxTargets) return undefined;
     for (const entry of this.entries.values()) {
-      if (entry.busy === 0) return entry;
+      if (TargetPool.idle(entry)) return entry;
     }
     throw new PoolExhausted(
-      `all ${this.opts.maxTargets} pooled targets (--probe.max-targets) are being probed; try again later`,
+      `all ${this.opts.maxTargets} pooled targets (--probe.max-targets) are in use; try again later`,
     );
   }
 
@@ -101,7 +150,7 @@ export class TargetPool {
     clearTimeout(entry.idleTimer);
     this.evictions[reason]++;
     this.opts.onEvict?.(entry, reason);
-    // stop() waits for a collection still running (one a probe gave up on), then closes the connection.
+    // Only idle targets are evicted (nothing runs), so stop() closes the connection at once.
     void entry.collector.stop().catch(() => undefined);
   }
 

@@ -30,10 +30,15 @@ export interface ProbeSettings {
   config: ProbeFileConfig;
   /** Ceiling of one probe's collection, connect included (--probe.timeout). */
   timeoutMs: number;
-  /** Probes in flight at once (--probe.max-concurrent); beyond: 503. */
+  /**
+   * Probes in flight at once, and collections running at once (--probe.max-concurrent); beyond: 503.
+   * The second matters when probes stop waiting early: their collections still hold connections.
+   */
   maxConcurrent: number;
   /** Pooled targets (--probe.max-targets); beyond: the least recently used idle one is closed. */
   maxTargets: number;
+  /** Pooled targets per datastore address (--probe.max-connections-per-host), whatever the path. */
+  maxPerHost: number;
   /** A pooled target not probed for this long is closed (--probe.idle-timeout). */
   idleTimeoutMs: number;
 }
@@ -83,8 +88,17 @@ export class ProbeService {
         config: settings.config.source,
       });
     }
+    for (const module of settings.config.authModules.values()) {
+      if (module.password !== undefined && !module.allowlist) {
+        logger.warn(
+          'auth module has a password and no allowed_targets: it is sent to any target of allowed_targets that a probe names',
+          { auth_module: module.name },
+        );
+      }
+    }
     this.pool = new TargetPool({
       maxTargets: settings.maxTargets,
+      maxPerHost: settings.maxPerHost,
       idleTimeoutMs: settings.idleTimeoutMs,
       createCollector: (target) => this.createCollector(target),
       onEvict: (entry, reason) =>
@@ -143,7 +157,19 @@ export class ProbeService {
     }
     let entry: PooledTarget;
     try {
-      entry = this.pool.acquire(resolveProbeTarget(query, this.settings.config));
+      const probeTarget = resolveProbeTarget(query, this.settings.config);
+      // A probe that joins a running collection costs no connection; a new collection needs a slot.
+      if (
+        !this.pool.get(probeTarget.key)?.collector.collecting &&
+        this.pool.collecting >= this.settings.maxConcurrent
+      ) {
+        return this.refuse(
+          503,
+          `${this.settings.maxConcurrent} collections are already running (--probe.max-concurrent; probes that stopped waiting still hold theirs); try again later`,
+          'overloaded',
+        );
+      }
+      entry = this.pool.acquire(probeTarget);
     } catch (err) {
       if (err instanceof ProbeRequestError) {
         return this.refuse(err.status, err.message, err.status === 403 ? 'forbidden' : 'bad_request');

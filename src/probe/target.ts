@@ -67,8 +67,37 @@ function single(value: unknown, name: string): string | undefined {
   return value;
 }
 
-/** The target URL the driver gets: the probed address plus the auth module's user, TLS and params. */
-function effectiveUrl(url: URL, module: AuthModule | undefined): string {
+/**
+ * A host as the drivers dial it, with nothing left to decode or reinterpret: a DNS name (letters,
+ * digits, '-', '_', dots; lower-cased) or an IP address. The URL parser keeps the host of these
+ * non-special schemes as opaque text, %-escapes and commas included, and some drivers decode it
+ * (MongoDB's connection string parser turned `mongo-x%2Eattacker%2Eexample` into
+ * `mongo-x.attacker.example` after the allowlist had matched the escaped text), or read a comma as
+ * a second host. Refusing every other character means the allowlist decides on exactly the host the
+ * driver will connect to.
+ */
+const DIALLABLE_HOST = /^(?:\[[0-9a-f:.]+\]|[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)$/;
+
+/**
+ * The path with its %-escapes written one way (decoded, then encoded again per segment), so that
+ * `/postgres`, `/%70ostgres` and `/%70%6fstgres` are one pooled target, not three sessions. The
+ * database a driver reads from it is unchanged.
+ */
+function canonicalPath(url: URL): string {
+  if (url.pathname === '' || url.pathname === '/') return '';
+  const segments = url.pathname.split('/').slice(1);
+  try {
+    return `/${segments.map((s) => encodeURIComponent(decodeURIComponent(s))).join('/')}`;
+  } catch {
+    throw new ProbeRequestError(400, 'target path has a malformed %-escape (write a literal % as %25)');
+  }
+}
+
+/**
+ * The target URL the driver gets: the probed address (validated host, explicit port, canonical path)
+ * plus the auth module's user, TLS and params.
+ */
+function effectiveUrl(url: URL, address: TargetAddress, module: AuthModule | undefined): string {
   const scheme = url.protocol.slice(0, -1);
   let effectiveScheme = scheme;
   const params = new URLSearchParams();
@@ -88,7 +117,7 @@ function effectiveUrl(url: URL, module: AuthModule | undefined): string {
   for (const [k, v] of Object.entries(module?.params ?? {})) params.set(k, v);
   const user = module?.user ? `${encodeURIComponent(module.user)}@` : '';
   const query = params.size > 0 ? `?${params.toString()}` : '';
-  return `${effectiveScheme}://${user}${url.host}${url.pathname === '/' ? '' : url.pathname}${query}`;
+  return `${effectiveScheme}://${user}${address.host}:${address.port}${canonicalPath(url)}${query}`;
 }
 
 export function resolveProbeTarget(
@@ -122,7 +151,15 @@ export function resolveProbeTarget(
     );
   }
   if (!url.hostname) throw new ProbeRequestError(400, 'target has no host');
-  if (isNumericAlias(url.hostname)) {
+  // Non-special schemes keep the host's case: matched (and dialled) lower-cased, as DNS compares.
+  const host = url.hostname.toLowerCase();
+  if (!DIALLABLE_HOST.test(host)) {
+    throw new ProbeRequestError(
+      400,
+      'target host must be a DNS name or an IP address, without %-escapes or other punctuation',
+    );
+  }
+  if (isNumericAlias(host)) {
     throw new ProbeRequestError(
       400,
       'target host must be a DNS name or an IP address in its usual form (e.g. 10.0.0.1)',
@@ -146,13 +183,21 @@ export function resolveProbeTarget(
 
   const address: TargetAddress = {
     scheme,
-    host: url.hostname,
+    host,
     port: url.port ? Number(url.port) : driver.defaultPort,
   };
   if (!config.allowlist.allows(address)) {
     throw new ProbeRequestError(
       403,
       `target ${addressText(address)} is not allowed by allowed_targets in ${config.source}`,
+    );
+  }
+  // A module's credentials go only where its own allowed_targets say (a password sent to a listener
+  // that is not the datastore meant for it is a password given away).
+  if (module?.allowlist && !module.allowlist.allows(address)) {
+    throw new ProbeRequestError(
+      403,
+      `auth_module "${module.name}" may not be used for target ${addressText(address)} (its allowed_targets in ${config.source})`,
     );
   }
 
@@ -163,7 +208,7 @@ export function resolveProbeTarget(
 
   let target: Target;
   try {
-    target = parseTarget(effectiveUrl(url, module), module?.password);
+    target = parseTarget(effectiveUrl(url, address, module), module?.password);
   } catch (err) {
     // The driver refusing the settings the auth module gave it (an invalid sslmode, a TLS file...).
     if (err instanceof ConfigError)
@@ -173,4 +218,23 @@ export function resolveProbeTarget(
   // The cluster_id is part of the key: the pooled Collector resolves identity with it.
   const key = `${module?.name ?? ''} ${target.redactedUrl}${clusterId ? ` ${clusterId}` : ''}`;
   return { key, target, address, authModule: module?.name, clusterId };
+}
+
+/**
+ * Checks, at start-up, what a module with its own allowed_targets will hand each driver it may be
+ * used with (TLS support, URL parameters, the files they name), so that a typo in the probe config
+ * is one line and exit 2, not a 400 on every probe. Throws ConfigError.
+ */
+export function checkModuleSettings(module: AuthModule, where: string): void {
+  for (const scheme of module.allowlist?.schemes ?? []) {
+    const driver = driverForScheme(scheme)!;
+    const address: TargetAddress = { scheme, host: 'settings-check.invalid', port: driver.defaultPort };
+    try {
+      parseTarget(effectiveUrl(new URL(`${scheme}://${address.host}`), address, module), module.password);
+    } catch (err) {
+      if (!(err instanceof ConfigError) && !(err instanceof ProbeRequestError)) throw err;
+      const message = err.message.replace(/^--target \S+: /, '');
+      throw new ConfigError(`${where}: auth_modules.${module.name} used with ${scheme}://: ${message}`);
+    }
+  }
 }
