@@ -222,12 +222,20 @@ describe('etcd driver HTTP boundary (fake servers)', () => {
     await driver.close();
   });
 
-  test('URL parameters: only TLS files, only with etcds://', () => {
+  test('URL parameters: only TLS files, only with etcds://, files that exist (checked when parsed)', () => {
+    // Any readable regular file passes the start-up check; its content is for the TLS handshake.
+    const file = __filename;
     expect(() =>
-      createDriver(driverOptions('etcds://127.0.0.1:2379?cacert=/x&cert=/y&key=/z', 1000)),
+      createDriver(driverOptions(`etcds://127.0.0.1:2379?cacert=${file}&cert=${file}&key=${file}`, 1000)),
     ).not.toThrow();
     expect(() => createDriver(driverOptions('etcds://127.0.0.1:2379?ca=/x', 1000))).toThrow(ConfigError);
     expect(() => createDriver(driverOptions('etcd://127.0.0.1:2379?cacert=/x', 1000))).toThrow(/etcds:\/\//);
+    expect(() =>
+      createDriver(driverOptions('etcds://127.0.0.1:2379?cacert=/nonexistent/ca.pem', 1000)),
+    ).toThrow(/cannot read cacert file "\/nonexistent\/ca.pem": ENOENT/);
+    expect(() => createDriver(driverOptions(`etcds://127.0.0.1:2379?cert=${file}`, 1000))).toThrow(
+      /cert and key go together/,
+    );
   });
 });
 

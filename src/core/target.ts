@@ -44,12 +44,16 @@ export function redactUrl(url: URL): string {
   return copy.href;
 }
 
-/** The values of the URL's parameters that redactUrl hides, raw and decoded, to scrub from messages. */
+/**
+ * The values of the URL's parameters that redactUrl hides, as given and encoded, to scrub from a
+ * client library's message (which may quote an option it rejects). One or two characters are no
+ * secret, and scrubbing them would garble the message.
+ */
 export function secretParamValues(url: URL): string[] {
   const scheme = url.protocol.replace(/:$/, '');
   const values: string[] = [];
   for (const [name, value] of url.searchParams) {
-    if (value && !isSafeParam(scheme, name)) values.push(value, encodeURIComponent(value));
+    if (value.length > 2 && !isSafeParam(scheme, name)) values.push(value, encodeURIComponent(value));
   }
   return values;
 }
@@ -123,9 +127,7 @@ export function parseTarget(raw: string, passwordFromFile?: string): Target {
   // a typo must stop the start, not fail every collection or exit later with a stack trace.
   const problem = driver.validateTarget?.(target);
   if (problem) {
-    throw new ConfigError(
-      `--target ${target.redactedUrl}: ${redactText(problem, [password, ...secretParamValues(url)])}`,
-    );
+    throw new ConfigError(`--target ${target.redactedUrl}: ${redactText(problem, secretParamValues(url))}`);
   }
   return target;
 }
