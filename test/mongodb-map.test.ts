@@ -492,8 +492,8 @@ describe('MongoDriver over a fake command runner', () => {
   test('a connection that cannot open: datastore down with the error, no snapshot', async () => {
     const fake = fakeMongo(loadFixture('primary'));
     const factory = fake.factory;
-    fake.factory = (opts) => ({
-      ...factory(opts),
+    fake.factory = (opts, budget) => ({
+      ...factory(opts, budget),
       open: () => Promise.reject(new Error('Server selection timed out after 300 ms')),
     });
     const collector = collectorFor(new MongoDriver(driverOptions(), fake.factory));

@@ -40,6 +40,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ConfigError } from '../../core/errors';
+import { ReadBudget } from '../shared/read-budget';
 import { readFailure, readRegularFile } from '../../core/files';
 import type {
   DriverOptions,
@@ -59,8 +60,11 @@ import {
 import { TLS_PARAMS } from './index';
 import { mvccOperations, parseGatewayError, parseStatus, roleFromStatus } from './parse';
 
-/** /metrics is ~150 kB on etcd 3.4; anything far larger is not etcd's exposition and is not buffered. */
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/**
+ * What one collection may read (drivers/shared/read-budget.ts): /metrics is ~150 KiB on etcd 3.4-3.5,
+ * the JSON answers under 1 KiB; anything far larger is not etcd, and is not buffered.
+ */
+const READ_BUDGET_BYTES = 2 * 1024 * 1024;
 
 /** Abort reasons, so a failed request says whether the deadline or close() ended it. */
 const TIMED_OUT = Symbol('timed out');
@@ -168,6 +172,7 @@ export class EtcdDriver implements HeartbeatDriver {
   /** Heartbeat ranges this driver completed, and how many of them reads_total already excludes. */
   private ownRanges = 0;
   private ownRangesExcluded = 0;
+  private readonly budget = new ReadBudget(READ_BUDGET_BYTES, 'etcd');
 
   readonly heartbeat: HeartbeatStore = {
     write: async (_shardId, record) => {
@@ -190,7 +195,11 @@ export class EtcdDriver implements HeartbeatDriver {
     }
   }
 
-  async connect(): Promise<void> {
+  connect(): Promise<void> {
+    return this.budget.run(() => this.open());
+  }
+
+  private async open(): Promise<void> {
     await this.close();
     // One pooled, kept-alive connection (maxSockets 1): requests queue on it in order, and a dead
     // member costs one socket, not a growing pile. TLS files are read on every connect, so rotated
@@ -211,7 +220,11 @@ export class EtcdDriver implements HeartbeatDriver {
     this.heartbeatRetryAt = 0;
   }
 
-  async observe(): Promise<Observation> {
+  observe(): Promise<Observation> {
+    return this.budget.run(() => this.collect());
+  }
+
+  private async collect(): Promise<Observation> {
     const status = parseStatus(await this.gateway('/v3/maintenance/status', {}));
     // Every own range completed so far is in the counters /metrics is about to show.
     const ownRanges = this.ownRanges;
@@ -255,10 +268,12 @@ export class EtcdDriver implements HeartbeatDriver {
   }
 
   /** The cluster's membership as this member has it (drivers/etcd/members.ts). */
-  async members(): Promise<MemberList> {
-    const status = parseStatus(await this.gateway('/v3/maintenance/status', {}));
-    const list = await this.gateway('/v3/cluster/member/list', {});
-    return etcdMembers(list, status, { host: this.opts.target.host, port: this.opts.target.port });
+  members(): Promise<MemberList> {
+    return this.budget.run(async () => {
+      const status = parseStatus(await this.gateway('/v3/maintenance/status', {}));
+      const list = await this.gateway('/v3/cluster/member/list', {});
+      return etcdMembers(list, status, { host: this.opts.target.host, port: this.opts.target.port });
+    });
   }
 
   /**
@@ -405,12 +420,9 @@ export class EtcdDriver implements HeartbeatDriver {
       req.on('error', fail);
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
-        let size = 0;
         res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_BODY_BYTES)
-            req.destroy(new Error(`etcd ${path} reply exceeds ${MAX_BODY_BYTES} bytes`));
-          else chunks.push(chunk);
+          if (this.budget.take(chunk.length)) chunks.push(chunk);
+          else req.destroy(this.budget.error);
         });
         res.on('end', () =>
           resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),

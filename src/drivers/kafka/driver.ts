@@ -29,6 +29,7 @@
  */
 import type { Socket } from 'node:net';
 import { AdvanceTrackers } from '../shared/advance-tracker';
+import { ReadBudget } from '../shared/read-budget';
 import type { Driver, DriverOptions, DriverLogger, MemberList, Observation, Target } from '../../core/model';
 import { kafkaMembers } from './members';
 import {
@@ -54,12 +55,22 @@ export interface KafkaBrokerConnection {
   close(): Promise<void>;
 }
 
-export type KafkaConnectionFactory = (opts: DriverOptions) => KafkaBrokerConnection;
+/** `budget` must watch every socket the connection opens (drivers/shared/read-budget.ts). */
+export type KafkaConnectionFactory = (opts: DriverOptions, budget: ReadBudget) => KafkaBrokerConnection;
+
+/**
+ * What one collection may read (drivers/shared/read-budget.ts): the Metadata of ALL topics is the
+ * big one, ~45 bytes per partition (4.4 MiB for 100,000 partitions, docs/kafka.md), ListOffsets
+ * less. kafkajs concatenates a response's chunks as they come (quadratic copying), one more reason
+ * not to let a never-ending one run on.
+ */
+const READ_BUDGET_BYTES = 16 * 1024 * 1024;
 
 export class KafkaDriver implements Driver {
   private connection?: KafkaBrokerConnection;
   /** One tracker per led partition; survives reconnects (a high watermark never goes back). */
   private readonly trackers = new AdvanceTrackers();
+  private readonly budget = new ReadBudget(READ_BUDGET_BYTES, 'kafka');
 
   constructor(
     private readonly opts: DriverOptions,
@@ -67,18 +78,23 @@ export class KafkaDriver implements Driver {
   ) {}
 
   async connect(): Promise<void> {
-    const connection = this.createConnection(this.opts);
+    const connection = this.createConnection(this.opts, this.budget);
     this.connection = connection;
-    await connection.connect();
+    await this.budget.run(() => connection.connect());
   }
 
   async close(): Promise<void> {
     const connection = this.connection;
     this.connection = undefined;
     await connection?.close().catch(() => undefined);
+    this.budget.destroyAll();
   }
 
-  async observe(): Promise<Observation> {
+  observe(): Promise<Observation> {
+    return this.budget.run(() => this.collect());
+  }
+
+  private async collect(): Promise<Observation> {
     const connection = this.connection;
     if (!connection) throw new Error('kafka connection is not open');
     const metadata = await connection.metadata();
@@ -96,7 +112,7 @@ export class KafkaDriver implements Driver {
   async members(): Promise<MemberList> {
     const connection = this.connection;
     if (!connection) throw new Error('kafka connection is not open');
-    return kafkaMembers(await connection.metadata(), {
+    return kafkaMembers(await this.budget.run(() => connection.metadata()), {
       host: this.opts.target.host,
       port: this.opts.target.port,
     });
@@ -193,7 +209,7 @@ export function kafkaSecurityOptions(target: Target): { ssl: boolean; sasl?: obj
 }
 
 /** The production connection: one kafkajs Broker on one TCP connection to the target address. */
-export function createKafkaJsConnection(opts: DriverOptions): KafkaBrokerConnection {
+export function createKafkaJsConnection(opts: DriverOptions, budget: ReadBudget): KafkaBrokerConnection {
   const { target, timeoutMs } = opts;
   const sockets = new Set<Socket>();
   const baseSocketFactory = kafkajs.defaultSocketFactory();
@@ -201,6 +217,8 @@ export function createKafkaJsConnection(opts: DriverOptions): KafkaBrokerConnect
   // in flight, which a hung broker never answers).
   const socketFactory: SocketFactory = (args) => {
     const socket = baseSocketFactory(args);
+    // Before kafkajs attaches its own listeners: every byte of every response is counted.
+    budget.watch(socket);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     return socket;

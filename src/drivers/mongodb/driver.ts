@@ -22,11 +22,13 @@
  *    connection, no streaming/RTT connections. Those two are subtracted from connections.current.
  *  - every timeout (server selection, connect, socket) set to the collection deadline.
  */
+import type { Socket } from 'node:net';
 import { MongoClient, type Document } from 'mongodb';
 import { AdvanceTracker } from '../shared/advance-tracker';
 import type { Driver, DriverOptions, MemberList, Observation, Target } from '../../core/model';
 import { mongoMembers } from './members';
 import { unreadableFile } from '../shared/url-settings';
+import { ReadBudget } from '../shared/read-budget';
 import {
   COMMAND_NOT_FOUND,
   TOPOLOGY_ERROR_CODES,
@@ -106,10 +108,37 @@ export interface MongoConnection {
   close(): Promise<void>;
 }
 
-export type MongoConnectionFactory = (opts: DriverOptions) => MongoConnection;
+/** `budget` must watch every socket the connection opens (drivers/shared/read-budget.ts). */
+export type MongoConnectionFactory = (opts: DriverOptions, budget: ReadBudget) => MongoConnection;
+
+/**
+ * What one collection may read (drivers/shared/read-budget.ts): hello and buildInfo ~1 KiB,
+ * serverStatus without the excluded sections ~5 KiB, replSetGetStatus ~1.5 KiB per member (50 members:
+ * ~75 KiB). The driver's own hello on the monitoring connection counts too.
+ */
+const READ_BUDGET_BYTES = 2 * 1024 * 1024;
+
+/** The driver's Connection class (internal, pinned by package-lock): subclassed to see each socket. */
+type ConnectionClass = new (stream: Socket, options: object) => object;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Connection } = require('mongodb/lib/cmap/connection') as { Connection: ConnectionClass };
+
+/**
+ * The official driver opens its sockets itself (pooled and monitoring connections) and offers no
+ * socket hook, but builds every connection with the class given as `connectionType`: this one hands
+ * the socket to the budget before anything is read from it.
+ */
+function countingConnectionType(budget: ReadBudget): ConnectionClass {
+  return class CountedConnection extends Connection {
+    constructor(stream: Socket, options: object) {
+      super(stream, options);
+      budget.watch(stream);
+    }
+  };
+}
 
 /** The official MongoClient for one node (see the file comment for why each option). Parses the URL. */
-function officialClient(target: Target, timeoutMs: number): MongoClient {
+function officialClient(target: Target, timeoutMs: number, budget?: ReadBudget): MongoClient {
   // Credentials go in `auth`, not the URL: the password may come from --target.password-file.
   const url = new URL(target.url.href);
   url.username = '';
@@ -128,6 +157,8 @@ function officialClient(target: Target, timeoutMs: number): MongoClient {
     retryWrites: false,
     auth:
       target.username !== undefined ? { username: target.username, password: target.password } : undefined,
+    // Accepted by MongoClient (its option table types it `any`), not in its public typings.
+    ...(budget ? ({ connectionType: countingConnectionType(budget) } as object) : {}),
   });
 }
 
@@ -154,9 +185,9 @@ export function mongoUrlProblem(target: Target): string | undefined {
 }
 
 /** The official MongoClient, configured for one node. */
-export function officialDriverConnection(opts: DriverOptions): MongoConnection {
+export function officialDriverConnection(opts: DriverOptions, budget: ReadBudget): MongoConnection {
   const { timeoutMs } = opts;
-  const client = officialClient(opts.target, timeoutMs);
+  const client = officialClient(opts.target, timeoutMs, budget);
   const abort = new AbortController();
   return {
     ownConnections: 2,
@@ -207,6 +238,7 @@ export class MongoDriver implements Driver {
   private helloCommand: 'hello' | 'isMaster' = 'hello';
   /** When writes_total was first seen to advance: a standalone's only "last operation". */
   private readonly writes = new AdvanceTracker();
+  private readonly budget = new ReadBudget(READ_BUDGET_BYTES, 'mongodb');
 
   constructor(
     private readonly opts: DriverOptions,
@@ -215,15 +247,16 @@ export class MongoDriver implements Driver {
 
   async connect(): Promise<void> {
     // Kept before opening, so a close() during a hung open can still drop it.
-    const connection = this.connectionFactory(this.opts);
+    const connection = this.connectionFactory(this.opts, this.budget);
     this.connection = connection;
-    await connection.open();
+    await this.budget.run(() => connection.open());
   }
 
   async close(): Promise<void> {
     const connection = this.connection;
     this.connection = undefined;
     await connection?.close().catch(() => undefined);
+    this.budget.destroyAll();
   }
 
   private async run(command: Document): Promise<Document> {
@@ -272,7 +305,11 @@ export class MongoDriver implements Driver {
     }
   }
 
-  async observe(): Promise<Observation> {
+  observe(): Promise<Observation> {
+    return this.budget.run(() => this.collect());
+  }
+
+  private async collect(): Promise<Observation> {
     const ownConnections = this.connection?.ownConnections ?? 0;
     const hello = await this.hello();
     const replSetStatus = await this.replSetStatus(hello);
@@ -288,7 +325,8 @@ export class MongoDriver implements Driver {
 
   /** The replica set as this member's hello describes it (drivers/mongodb/members.ts). */
   async members(): Promise<MemberList> {
-    return mongoMembers(await this.hello(), { host: this.opts.target.host, port: this.opts.target.port });
+    const hello = await this.budget.run(() => this.hello());
+    return mongoMembers(hello, { host: this.opts.target.host, port: this.opts.target.port });
   }
 }
 

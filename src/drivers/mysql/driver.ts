@@ -36,8 +36,10 @@
  * of the GTID position that last-op follows and heartbeat statements out of writes_total
  * (drivers/shared/heartbeat-exclusion.ts).
  */
+import { connect as connectSocket } from 'node:net';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2';
 import { AdvanceTracker } from '../shared/advance-tracker';
+import { ReadBudget } from '../shared/read-budget';
 import type {
   DriverOptions,
   HeartbeatDriver,
@@ -114,11 +116,18 @@ function isDenied(err: unknown): boolean {
   );
 }
 
+/**
+ * What one collection may read (drivers/shared/read-budget.ts): SHOW statements filtered to the
+ * variables the mapping reads (a few KiB), one SHOW REPLICA STATUS row per channel (~2 KiB each).
+ */
+const READ_BUDGET_BYTES = 2 * 1024 * 1024;
+
 const VARIABLES_QUERY = `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${inList(GLOBAL_VARIABLES)})`;
 const STATUS_QUERY = `SHOW GLOBAL STATUS WHERE Variable_name IN (${inList(STATUS_VARIABLES)})`;
 
 export class MysqlDriver implements HeartbeatDriver {
   private core?: Connection;
+  private readonly budget = new ReadBudget(READ_BUDGET_BYTES, 'mysql');
   private conn?: PromiseConnection;
   private server?: ServerInfo;
   /** SELECTs this driver sent on the current connection: they count in Com_select and are not reads. */
@@ -154,7 +163,11 @@ export class MysqlDriver implements HeartbeatDriver {
     write: (shardId, record) => this.writeHeartbeat(shardId, record),
   };
 
-  async connect(): Promise<void> {
+  connect(): Promise<void> {
+    return this.budget.run(() => this.open());
+  }
+
+  private async open(): Promise<void> {
     const { target, timeoutMs } = this.opts;
     const core = createConnection({
       host: target.host,
@@ -166,6 +179,13 @@ export class MysqlDriver implements HeartbeatDriver {
       // Performance_schema timestamps come as text, read as UTC (the session time zone is set below).
       dateStrings: true,
       connectAttributes: { program_name: PROGRAM_NAME },
+      // The socket mysql2 would open itself, made here so that the budget counts what it receives.
+      stream: () => {
+        const socket = connectSocket(target.port, target.host);
+        socket.setNoDelay(true);
+        this.budget.watch(socket);
+        return socket;
+      },
     });
     // Held before the handshake ends, so that close() can abandon a connect in progress.
     this.core = core;
@@ -206,6 +226,7 @@ export class MysqlDriver implements HeartbeatDriver {
     this.sessionReady = false;
     // destroy(), not end(): end() would wait for queries in flight on a hung server.
     core?.destroy();
+    this.budget.destroyAll();
   }
 
   /** One statement with the client-side timeout (mysql2 `timeout`), as result rows. */
@@ -358,7 +379,11 @@ export class MysqlDriver implements HeartbeatDriver {
     );
   }
 
-  async observe(): Promise<Observation> {
+  observe(): Promise<Observation> {
+    return this.budget.run(() => this.collect());
+  }
+
+  private async collect(): Promise<Observation> {
     const server = this.server;
     if (!server) throw new Error('mysql connection is not open');
     const vars = await this.variables();
@@ -443,7 +468,11 @@ export class MysqlDriver implements HeartbeatDriver {
   }
 
   /** The replication topology as this node knows it (drivers/mysql/members.ts). */
-  async members(): Promise<MemberList> {
+  members(): Promise<MemberList> {
+    return this.budget.run(() => this.listMembers());
+  }
+
+  private async listMembers(): Promise<MemberList> {
     const server = this.server;
     if (!server) throw new Error('mysql connection is not open');
     const channels = (await this.query(replicaStatusStatement(server))).map(normalizeReplicaStatusRow);

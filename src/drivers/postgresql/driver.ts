@@ -36,6 +36,7 @@
  * the heartbeat's xid; standby: the row says when it was written and what the primary's last client
  * write was). Heartbeat mode adds the writes, on the primary, in a read-write transaction of their own.
  */
+import { Socket } from 'node:net';
 import { Client } from 'pg';
 import type {
   DriverOptions,
@@ -46,6 +47,7 @@ import type {
   Observation,
 } from '../../core/model';
 import { AdvanceTracker } from '../shared/advance-tracker';
+import { ReadBudget } from '../shared/read-budget';
 import { ContinuingCounter } from '../shared/continuing-counter';
 import { CounterWithoutHeartbeats } from '../shared/heartbeat-exclusion';
 import { clientConfig } from './connection';
@@ -101,7 +103,14 @@ function statementsVersionUsable(version: string): boolean {
   return major! > 1 || (major === 1 && minor! >= 9);
 }
 
+/**
+ * What one collection may read (drivers/shared/read-budget.ts): the status query's one row is under
+ * 1 KiB, the start-up messages (parameter statuses, auth) a few KiB.
+ */
+const READ_BUDGET_BYTES = 2 * 1024 * 1024;
+
 export class PostgresDriver implements HeartbeatDriver {
+  private readonly budget = new ReadBudget(READ_BUDGET_BYTES, 'postgresql');
   private client?: Client;
   /** Survive reconnects: what was seen before a dropped connection is still true. */
   private readonly standbyLag = new StandbyLag();
@@ -155,8 +164,23 @@ export class PostgresDriver implements HeartbeatDriver {
     write: (shardId, record) => this.writeHeartbeat(shardId, record),
   };
 
-  async connect(): Promise<void> {
-    const client = new Client(clientConfig(this.opts.target, this.opts.timeoutMs));
+  connect(): Promise<void> {
+    return this.budget.run(() => this.open());
+  }
+
+  private async open(): Promise<void> {
+    const client = new Client({
+      ...clientConfig(this.opts.target, this.opts.timeoutMs),
+      // pg connects the socket it is given; the budget counts what arrives on it...
+      stream: () => {
+        const socket = new Socket();
+        this.budget.watch(socket);
+        return socket;
+      },
+    });
+    // ...and, after an SSLRequest, on the TLS socket pg reads from instead (the raw socket's data
+    // then goes to TLS directly). Emitted right after pg attached its own listeners.
+    client.connection.on('sslconnect', () => this.budget.watch(client.connection.stream as Socket));
     // Without a listener an 'error' event (server gone while idle) would crash the process; the
     // failure surfaces on the next query instead.
     client.on('error', (err: Error) =>
@@ -199,6 +223,7 @@ export class PostgresDriver implements HeartbeatDriver {
     // keep anything queued or waiting on us. Queries in flight are rejected at once.
     client.end().catch(() => undefined);
     client.connection.stream.destroy();
+    this.budget.destroyAll();
   }
 
   /**
@@ -285,7 +310,11 @@ export class PostgresDriver implements HeartbeatDriver {
     return { row, columns };
   }
 
-  async observe(): Promise<Observation> {
+  observe(): Promise<Observation> {
+    return this.budget.run(() => this.collect());
+  }
+
+  private async collect(): Promise<Observation> {
     const client = this.client;
     if (!client) throw new Error('postgresql connection is not open');
     const { row, columns } = await this.status(client);
@@ -396,7 +425,7 @@ export class PostgresDriver implements HeartbeatDriver {
   async members(): Promise<MemberList> {
     const client = this.client;
     if (!client) throw new Error('postgresql connection is not open');
-    const row = (await client.query<MembersRow>(MEMBERS_QUERY)).rows[0];
+    const row = (await this.budget.run(() => client.query<MembersRow>(MEMBERS_QUERY))).rows[0];
     if (!row) throw new Error('postgresql members query returned no row');
     return postgresMembers(row, { host: this.opts.target.host, port: this.opts.target.port });
   }

@@ -27,8 +27,10 @@
  * applied, which are subtracted from writes_total (and so from last-op). Without read access to the
  * key (NOPERM) nothing is subtracted.
  */
+import { Socket } from 'node:net';
 import { RedisClient } from '@redis/client';
 import { AdvanceTracker } from '../shared/advance-tracker';
+import { ReadBudget } from '../shared/read-budget';
 import type {
   DriverOptions,
   HeartbeatDriver,
@@ -67,8 +69,15 @@ const INFO_SECTIONS = ['server', 'clients', 'replication', 'commandstats', 'clus
 /** Name visible in CLIENT LIST, so operators can tell the exporter's connection apart. */
 const CLIENT_NAME = 'datastore-exporter';
 
+/**
+ * What one collection may read (drivers/shared/read-budget.ts). INFO is ~5-15 KiB, COMMAND INFO for
+ * every command ~60 KiB, CLUSTER NODES ~150 bytes per node (a 1,000-node cluster: ~150 KiB).
+ */
+const READ_BUDGET_BYTES = 2 * 1024 * 1024;
+
 export class RedisDriver implements HeartbeatDriver {
   private client?: Client;
+  private readonly budget = new ReadBudget(READ_BUDGET_BYTES, 'redis');
   private multiSectionInfo = true;
   /** Command kinds survive reconnects: a command's flags do not change while a server runs. */
   private readonly kinds = new Map<string, CommandKind>();
@@ -143,12 +152,17 @@ export class RedisDriver implements HeartbeatDriver {
 
   async connect(): Promise<void> {
     const { target, timeoutMs } = this.opts;
+    // TLS: node-redis hands its options to tls.connect, which reads an unconnected socket given as
+    // `socket` through stream events (JSStreamSocket), so every encrypted byte passes the budget.
+    // Plain TCP: node-redis makes the socket itself; the budget watches it being created.
+    const tlsTransport = target.scheme === 'rediss' ? new Socket() : undefined;
+    if (tlsTransport) this.budget.watch(tlsTransport);
     // RESP again for the connection itself (its handshake and reply queue read the instance options).
     const options: NonNullable<Parameters<typeof clientClass>[0]> & { RESP: 2 } = {
       socket: {
         host: target.host,
         port: target.port,
-        tls: target.scheme === 'rediss' ? true : undefined,
+        ...(tlsTransport ? { tls: true as const, socket: tlsTransport } : {}),
         connectTimeout: timeoutMs,
         // The collector owns reconnects (with backoff); the client must not retry behind its back.
         reconnectStrategy: false,
@@ -172,13 +186,19 @@ export class RedisDriver implements HeartbeatDriver {
     // A server restarted on a newer version may have CLUSTER MYSHARDID now.
     this.myShardIdAvailable = true;
     this.heartbeatRead = 'substr';
-    await client.connect();
+    await this.budget.run(() => {
+      const connecting = this.budget.watchSocketsCreatedBy(() => client.connect());
+      // tls.connect ran inside connect() and wrapped the transport: now it may open.
+      tlsTransport?.connect(target.port, target.host);
+      return connecting;
+    });
   }
 
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
     if (client?.isOpen) client.destroy();
+    this.budget.destroyAll();
   }
 
   private async command<T>(args: string[]): Promise<T> {
@@ -212,7 +232,11 @@ export class RedisDriver implements HeartbeatDriver {
     });
   }
 
-  async observe(): Promise<Observation> {
+  observe(): Promise<Observation> {
+    return this.budget.run(() => this.collect());
+  }
+
+  private async collect(): Promise<Observation> {
     const info = await this.info();
     const calls = parseCommandStats(info);
     await this.classify(calls.keys());
@@ -301,7 +325,11 @@ export class RedisDriver implements HeartbeatDriver {
   }
 
   /** The group's members as this node knows them (drivers/redis/members.ts). */
-  async members(): Promise<MemberList> {
+  members(): Promise<MemberList> {
+    return this.budget.run(() => this.listMembers());
+  }
+
+  private async listMembers(): Promise<MemberList> {
     const info = parseInfo(await this.command<string>(['INFO', 'replication']));
     const cluster = parseInfo(await this.command<string>(['INFO', 'cluster']));
     const self = { host: this.opts.target.host, port: this.opts.target.port };

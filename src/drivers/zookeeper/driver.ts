@@ -88,14 +88,19 @@ import {
   roleOfMode,
   splitZxid,
 } from './parse';
+import { ReadBudget } from '../shared/read-budget';
 import { SESSION_TIMEOUT_MS, ZooKeeperSession } from './session';
 import { decodeGetDataResponse, encodeGetData, type ReplyHeader, ZK_ERR } from './wire';
 
 /** The commands the driver needs, for error messages that say how to fix the server's config. */
 const REQUIRED_WHITELIST = 'srvr,mntr,conf';
 
-/** `mntr` of a 3.8 server is ~20 KB; a reply this large is not ZooKeeper, or something is wrong. */
-const MAX_REPLY_BYTES = 8 * 1024 * 1024;
+/**
+ * What one collection may read (drivers/shared/read-budget.ts): `mntr` of a 3.8 server is ~20 KiB,
+ * `srvr` and `conf` under 2 KiB, the heartbeat session's replies ~150 bytes. A never-ending answer is
+ * not ZooKeeper; it used to be buffered up to 8 MiB per command (three commands per collection).
+ */
+const READ_BUDGET_BYTES = 2 * 1024 * 1024;
 
 /** A reply that carries no data because the server is not serving requests (no quorum, election). */
 class NotServingError extends Error {
@@ -173,6 +178,7 @@ interface KnownIdentity {
 
 export class ZooKeeperDriver implements HeartbeatDriver {
   private readonly inFlight = new Set<Socket>();
+  private readonly budget = new ReadBudget(READ_BUDGET_BYTES, 'zookeeper');
   private readonly zxids = new ZxidTracker();
   /** 3.6+: when writes_total (heartbeat namespace excluded) was first seen to advance. */
   private readonly writeAdvances = new AdvanceTracker();
@@ -222,6 +228,7 @@ export class ZooKeeperDriver implements HeartbeatDriver {
       // The session timeout asked for: a session that takes longer to open is useless anyway.
       connectTimeoutMs: Math.max(timeoutMs, SESSION_TIMEOUT_MS),
       digest: target.username === undefined ? undefined : `${target.username}:${target.password ?? ''}`,
+      watch: (sock) => this.budget.watch(sock),
     }).then(
       (session) => {
         if (generation !== this.generation) {
@@ -280,8 +287,8 @@ export class ZooKeeperDriver implements HeartbeatDriver {
     return new Promise((resolve, reject) => {
       const sock = connect({ host, port });
       this.inFlight.add(sock);
+      this.budget.watch(sock);
       const chunks: Buffer[] = [];
-      let size = 0;
       let settled = false;
       const finish = (err?: Error): void => {
         if (settled) return;
@@ -299,18 +306,15 @@ export class ZooKeeperDriver implements HeartbeatDriver {
       timer.unref();
       sock.setNoDelay(true);
       sock.once('connect', () => sock.write(cmd));
-      sock.on('data', (d: Buffer) => {
-        size += d.length;
-        if (size > MAX_REPLY_BYTES) {
-          finish(new Error(`zookeeper '${cmd}' reply exceeds ${MAX_REPLY_BYTES} bytes`));
-          return;
-        }
-        chunks.push(d);
-      });
+      sock.on('data', (d: Buffer) => chunks.push(d));
       // The server closes the socket once it has answered: end of stream = the whole reply.
       sock.once('end', () => finish());
-      sock.once('close', () => finish(new Error(`zookeeper '${cmd}': connection closed`)));
-      sock.once('error', (err: Error) => finish(new Error(`zookeeper '${cmd}': ${err.message}`)));
+      sock.once('close', () =>
+        finish(this.budget.error ?? new Error(`zookeeper '${cmd}': connection closed`)),
+      );
+      sock.once('error', (err: Error) =>
+        finish(this.budget.error ?? new Error(`zookeeper '${cmd}': ${err.message}`)),
+      );
     });
   }
 
@@ -335,7 +339,7 @@ export class ZooKeeperDriver implements HeartbeatDriver {
 
   async connect(): Promise<void> {
     // Reachability and whitelist. A server that is not serving yet is reachable: observe() reports it.
-    await this.command('srvr').catch((err: unknown) => {
+    await this.budget.run(() => this.command('srvr')).catch((err: unknown) => {
       if (!(err instanceof NotServingError)) throw err;
     });
   }
@@ -349,11 +353,12 @@ export class ZooKeeperDriver implements HeartbeatDriver {
     this.opening = undefined;
     this.session?.close();
     this.session = undefined;
+    this.budget.destroyAll();
   }
 
   async observe(): Promise<Observation> {
     try {
-      return await this.observeServing();
+      return await this.budget.run(() => this.observeServing());
     } catch (err) {
       if (!(err instanceof NotServingError)) throw err;
       return this.notServing(err);
@@ -417,11 +422,13 @@ export class ZooKeeperDriver implements HeartbeatDriver {
   }
 
   /** The ensemble as this server's configuration says (drivers/zookeeper/members.ts). */
-  async members(): Promise<MemberList> {
-    const srvr = parseSrvr(await this.command('srvr'));
-    const conf = parseConf(await this.command('conf'));
-    const { host, port } = this.opts.target;
-    return zookeeperMembers(conf, srvr.mode, { host, port });
+  members(): Promise<MemberList> {
+    return this.budget.run(async () => {
+      const srvr = parseSrvr(await this.command('srvr'));
+      const conf = parseConf(await this.command('conf'));
+      const { host, port } = this.opts.target;
+      return zookeeperMembers(conf, srvr.mode, { host, port });
+    });
   }
 
   /**

@@ -93,8 +93,11 @@ export class ZooKeeperSession {
     connectTimeoutMs: number;
     /** `user:password` for the digest scheme. */
     digest?: string;
+    /** Sees the socket before any byte is read (the driver's read budget counts what it receives). */
+    watch?: (sock: Socket) => void;
   }): Promise<ZooKeeperSession> {
     const sock = connect({ host: options.host, port: options.port });
+    options.watch?.(sock);
     const session = new ZooKeeperSession(sock, options.timeoutMs);
     const deadline = setTimeout(
       () =>
