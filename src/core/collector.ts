@@ -7,7 +7,7 @@
  * not keep a request queued) and reconnects back off, doubling from one interval up to the maximum.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import { withTimeout } from './errors';
+import { withLoopTimeDeadline } from './deadline';
 import { HeartbeatWriter, type HeartbeatSource } from './heartbeat';
 import { resolveSnapshot, type IdentityOptions } from './identity';
 import type { Logger } from './logger';
@@ -152,8 +152,9 @@ export class Collector {
     const attempt = ++this.attempts;
     try {
       if (!this.connected && Date.now() < this.nextConnectAt) throw new BackoffWait();
-      // One deadline for the whole collection, connect included.
-      const observation = await withTimeout(
+      // One deadline for the whole collection, connect included, not charged for time the event
+      // loop spent elsewhere (core/deadline.ts).
+      const observation = await withLoopTimeDeadline(
         this.connectAndObserve(attempt),
         this.opts.timeoutMs,
         'collection',

@@ -17,8 +17,10 @@
  *    exporter-toolkit's reload on every connection; a broken new file is logged and the old one kept.
  */
 import { createHash } from 'node:crypto';
-import { unwatchFile, watchFile } from 'node:fs';
-import type { Server } from 'node:http';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
@@ -56,6 +58,146 @@ export const MAX_PENDING_PER_CLIENT = 4;
 const DUMMY_SALT_AND_HASH = 'R6y0GcSlNgDkxAmDLkmEuu4Zbhgm.dbM3yDeOgkDAH1afGvq7CSPi';
 /** How often the TLS files are polled for changes. */
 const TLS_RELOAD_POLL_MS = 10_000;
+
+/** The most connections the server holds at once, whatever the file descriptor limit. */
+export const MAX_CONNECTIONS = 4096;
+
+/** The process's soft limit on open files (RLIMIT_NOFILE), from /proc; 1024 where unreadable. */
+export function openFileLimit(limitsText?: string): number {
+  let text = limitsText;
+  try {
+    text ??= readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return 1024;
+  }
+  const soft = /^Max open files\s+(\S+)/m.exec(text)?.[1];
+  if (soft === 'unlimited') return Number.MAX_SAFE_INTEGER;
+  const n = Number(soft);
+  return Number.isFinite(n) && n > 0 ? n : 1024;
+}
+
+/**
+ * Connections the server holds at once: half the file descriptors, at most MAX_CONNECTIONS. Far
+ * above what scrapers need (a Prometheus pair, /probe jobs, a few curl), and never all the
+ * descriptors: the other half stays for the collector's and /probe's datastore connections and the
+ * files the exporter reads (at ~20,000 idle sockets, the limit, every scrape was refused and a
+ * healthy Redis was reported down). High enough that a few thousand busy connections are all held
+ * (evicting them only makes them reconnect, which fills the kernel's accept queue ahead of a fresh
+ * scrape); see guardConnections for what happens beyond.
+ */
+export function connectionLimit(fileLimit = openFileLimit()): number {
+  return Math.max(16, Math.min(MAX_CONNECTIONS, Math.floor(fileLimit / 2)));
+}
+
+/**
+ * Timeouts suited to a scraper, which sends its whole request at once: the request headers within
+ * 10 s of connecting (a connection that sends nothing is closed then), the whole request within 30 s,
+ * an idle kept-alive connection closed after 5 s; checked every second. The TLS handshake gets 10 s.
+ */
+export const SERVER_TIMEOUTS = {
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 5_000,
+  connectionsCheckingInterval: 1_000,
+  handshakeTimeout: 10_000,
+};
+
+/** Requests started per turn of the event loop; the rest wait their turn, in arrival order. */
+export const REQUESTS_PER_TURN = 16;
+
+/**
+ * Starts at most REQUESTS_PER_TURN requests per turn of the event loop, in arrival order.
+ *
+ * Why: Node (libuv) accepts ONE new connection per turn of the event loop. Under a flood of busy
+ * connections each turn handled every request that had arrived (a thousand and more), so turns took
+ * hundreds of milliseconds and a fresh scrape waited in the kernel's accept queue behind hundreds of
+ * connections for longer than its timeout. Handling a bounded number per turn keeps turns short, so
+ * new connections are accepted quickly and the collector's replies are read on time; the requests
+ * beyond wait in a FIFO, where a new one is at most one full round behind (each client has at most
+ * its one request waiting). A request whose client left while waiting is dropped.
+ */
+export function admitRequests(handler: RequestListener, perTurn = REQUESTS_PER_TURN): RequestListener {
+  const waiting: [IncomingMessage, ServerResponse][] = [];
+  let startedThisTurn = 0;
+  let scheduled = false;
+  // A turn: the poll phase (requests arrive and may start at once), then the check phase, where this
+  // immediate starts waiting ones with what is left of the turn's allowance, and a new turn begins.
+  const endOfTurn = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      while (waiting.length > 0 && startedThisTurn < perTurn) {
+        const [req, res] = waiting.shift()!;
+        if (req.socket.destroyed) continue;
+        startedThisTurn++;
+        handler(req, res);
+      }
+      startedThisTurn = 0;
+      if (waiting.length > 0) endOfTurn();
+    });
+  };
+  return (req, res) => {
+    if (waiting.length === 0 && startedThisTurn < perTurn) {
+      startedThisTurn++;
+      endOfTurn();
+      handler(req, res);
+      return;
+    }
+    waiting.push([req, res]);
+    endOfTurn();
+  };
+}
+
+/**
+ * Keeps the server at `max` connections: a new connection beyond it closes the oldest one that has
+ * no request in progress (never sent one, or idle between two); only if every connection is busy, the
+ * oldest busy one. The newest connection always gets in, so a fresh scrape is not locked out by
+ * connections that were there first; one that sends its request at once is busy before enough newer
+ * ones could arrive to push it out. With TLS, connections are counted by their TCP socket (one that
+ * never completes the handshake counts too).
+ */
+export function guardConnections(server: Server, max: number): { readonly size: number; evicted: number } {
+  /** TCP socket -> requests in progress on it; Map order is age. */
+  const connections = new Map<Socket, number>();
+  const stats = {
+    evicted: 0,
+    get size() {
+      return connections.size;
+    },
+  };
+  const tcpOf = (socket: Socket): Socket => (socket as Socket & { _parent?: Socket })._parent ?? socket;
+  server.on('connection', (socket: Socket) => {
+    connections.set(socket, 0);
+    socket.once('close', () => connections.delete(socket));
+    if (connections.size <= max) return;
+    let victim: Socket | undefined;
+    for (const [candidate, busy] of connections) {
+      if (candidate === socket) continue;
+      victim ??= candidate;
+      if (busy === 0) {
+        victim = candidate;
+        break;
+      }
+    }
+    if (victim) {
+      connections.delete(victim);
+      stats.evicted++;
+      victim.destroy();
+    }
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const tcp = tcpOf(req.socket);
+    const busy = connections.get(tcp);
+    if (busy === undefined) return;
+    connections.set(tcp, busy + 1);
+    res.once('close', () => {
+      const now = connections.get(tcp);
+      if (now !== undefined) connections.set(tcp, Math.max(0, now - 1));
+    });
+  });
+  return stats;
+}
 
 /** The cost (log2 rounds) of a bcrypt hash: `$2y$12$...` -> 12. */
 export function bcryptCost(hash: string): number {
@@ -357,18 +499,18 @@ export async function listenWeb(
   port: number,
   host: string | undefined,
   logger: Logger,
-  options: { reloadPollMs?: number } = {},
+  options: { reloadPollMs?: number; maxConnections?: number } = {},
 ): Promise<Server> {
   const settings = web?.tls;
   let server: Server;
   const stopWatching: (() => void)[] = [];
   if (!settings) {
-    server = app.listen(port, host ?? '');
+    server = createHttpServer(SERVER_TIMEOUTS, admitRequests(app));
   } else {
     const where = `--web.config.file ${web.source}`;
     const https = createHttpsServer(
-      { ...secureContextOptions(settings, where), ...clientCertOptions(settings) },
-      app,
+      { ...SERVER_TIMEOUTS, ...secureContextOptions(settings, where), ...clientCertOptions(settings) },
+      admitRequests(app),
     );
     https.on('secureConnection', (socket: TLSSocket) => {
       const problem = clientCertProblem(socket, settings);
@@ -394,8 +536,11 @@ export async function listenWeb(
       );
       stopWatching.push(() => unwatchFile(source.file, onChange));
     }
-    server = https.listen(port, host ?? '');
+    server = https;
   }
+  server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveTimeout;
+  guardConnections(server, options.maxConnections ?? connectionLimit());
+  server.listen(port, host ?? '');
   server.once('close', () => stopWatching.forEach((stop) => stop()));
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
