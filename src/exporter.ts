@@ -14,7 +14,7 @@ import { ProbeService } from './probe/service';
 import { agentVersion } from './http/replicante-api';
 import { createApp } from './http/routes';
 import { EXPORTER_VERSION, readBuildInfo } from './core/version';
-import { listenWeb } from './http/listener';
+import { connectionLimit, listenWeb } from './http/listener';
 
 export interface RunningExporter {
   collector: Collector;
@@ -124,9 +124,11 @@ export async function startServer(
   for (const warning of config.web?.warnings ?? []) logger.warn(warning);
   // Every --web.listen-address serves the same app; if one cannot be bound, none stays open.
   const servers: Server[] = [];
+  // The connection limit (http/listener.ts) is shared out: all addresses together stay within it.
+  const maxConnections = Math.max(16, Math.floor(connectionLimit() / config.listen.length));
   try {
     for (const address of config.listen) {
-      servers.push(await listenWeb(app, config.web, address.port, address.host, logger));
+      servers.push(await listenWeb(app, config.web, address.port, address.host, logger, { maxConnections }));
     }
   } catch (err) {
     await Promise.all(servers.map(closeServer));

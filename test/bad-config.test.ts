@@ -344,6 +344,9 @@ describe('durations Node cannot time, non-regular files and driver URL settings:
     ['redis://127.0.0.1:1?ssl=true', /unknown URL parameter "ssl" \(this driver takes none\)/],
     ['mysql://127.0.0.1:1/db?ssl=true', /unknown URL parameter "ssl"/],
     ['zookeeper://127.0.0.1:1?chroot=/x', /unknown URL parameter "chroot"/],
+    ['nats://127.0.0.1:1/jsz', /a nats:\/\/ target takes no path/],
+    ['rabbitmq://127.0.0.1:1', /needs a management user/],
+    ['rabbitmq://u@127.0.0.1:1?prometheus_port=99999', /prometheus_port must be a TCP port/],
   ])('--target %s', (url, message) => {
     // Before: exit 1 after a log line (sslmode, etcd, mongodb) or a failure at every collection.
     const r = run(['--target', url]);

@@ -96,6 +96,8 @@ describe.each<[string, HostileProtocol, (port: number) => string]>([
   ['kafka', 'kafka', (p) => `kafka://127.0.0.1:${p}`],
   ['etcd', 'http', (p) => `etcd://127.0.0.1:${p}`],
   ['zookeeper', 'text', (p) => `zookeeper://127.0.0.1:${p}`],
+  ['nats', 'http', (p) => `nats://127.0.0.1:${p}`],
+  ['rabbitmq', 'http', (p) => `rabbitmq://mon:pw@127.0.0.1:${p}?prometheus_port=${p}`],
 ])('%s: a never-ending reply on the datastore port', (name, protocol, url) => {
   let hostile: HostileServer;
   let exporter: Exporter;

@@ -230,7 +230,13 @@ describe('the pieces', () => {
   test("the collector's deadline does not charge the datastore for a busy event loop", async () => {
     const redis = await startRedis(await freePort());
     const logger = createLogger('error', 'logfmt', () => undefined);
-    const driver = createDriver({ target: parseTarget(redis.url), timeoutMs: 800, logger, extra: {} });
+    const driver = createDriver({
+      target: parseTarget(redis.url),
+      timeoutMs: 800,
+      logger,
+      extra: {},
+      heartbeat: false,
+    });
     const collector = new Collector(driver, {
       intervalSeconds: 1,
       timeoutMs: 800,

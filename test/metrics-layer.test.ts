@@ -10,6 +10,9 @@ import type { CollectorState } from '../src/core/collector';
 import { createLogger } from '../src/core/logger';
 import type { Snapshot } from '../src/core/model';
 import { createApp } from '../src/http/routes';
+import { telemetryPathProblem } from '../src/http/paths';
+import type { ProbeService } from '../src/probe/service';
+import type { DiscoveryService } from '../src/probe/discovery';
 import { find, parseExposition, value } from './support/metrics-text';
 import { promtoolCheckMetrics } from './support/promtool';
 
@@ -239,5 +242,24 @@ describe('metrics layer', () => {
     state.current = { ...state.current, attempted: true };
     await request(app).get('/ready').expect(200);
     expect((await request(app).get('/').expect(200)).text).toContain('href="/metrics"');
+  });
+});
+
+describe('--web.telemetry-path cannot take a route of the app', () => {
+  test('every fixed route is refused as a telemetry path (a new route must be added to http/paths.ts)', () => {
+    const app = createApp({
+      telemetryPath: '/metrics',
+      state: () => up(snapshot()),
+      logger: createLogger('error', 'logfmt', () => undefined),
+      processMetrics: false,
+      // Present only to register their routes; never called here.
+      probe: {} as ProbeService,
+      discovery: {} as DiscoveryService,
+    });
+    const routes = (app.router as unknown as { stack: { route?: { path: string } }[] }).stack
+      .map((layer) => layer.route?.path)
+      .filter((path): path is string => typeof path === 'string');
+    expect(routes).toEqual(expect.arrayContaining(['/healthz', '/ready', '/probe', '/discover', '/']));
+    for (const path of routes) expect([path, telemetryPathProblem(path)]).toEqual([path, expect.any(String)]);
   });
 });

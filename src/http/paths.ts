@@ -13,7 +13,7 @@
  * slash, because Express routes them that way. `/api` covers the Replicante agent API and any later
  * version of it.
  */
-export const BUILT_IN_PATHS: readonly string[] = ['/', '/healthz', '/ready', '/probe'];
+export const BUILT_IN_PATHS: readonly string[] = ['/', '/healthz', '/ready', '/probe', '/discover'];
 export const BUILT_IN_PREFIXES: readonly string[] = ['/api'];
 
 /** RFC 3986 path characters without `%` (no escapes: the path is matched as it is sent). */

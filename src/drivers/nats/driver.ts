@@ -27,20 +27,23 @@ import { ConfigError } from '../../core/errors';
 import type { Driver, DriverOptions, MemberList, Observation } from '../../core/model';
 import { natsMembers } from './members';
 import { HttpGetter } from '../shared/http-getter';
+import { ReadBudget } from '../shared/read-budget';
 import { SumOfAdvances } from './counters';
 import { consumerShardId, natsShards, parseJsz, parseVarz, streamShardId } from './parse';
 
 /**
- * /jsz with consumers is ~0.7 kB per stream and ~0.8 kB per consumer: 64 MiB is ~80k of them. A
- * larger reply is refused rather than buffered (see docs/nats.md for --nats.consumers=false).
+ * What one collection may read (drivers/shared/read-budget.ts): /jsz with consumers is ~0.7 kB per
+ * stream and ~0.8 kB per consumer, so 16 MiB is ~20k of them; /varz a few KiB. A larger reply is
+ * refused rather than buffered (see docs/nats.md for --nats.consumers=false).
  */
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const READ_BUDGET_BYTES = 16 * 1024 * 1024;
 
 export class NatsDriver implements Driver {
   private readonly http: HttpGetter;
   private readonly withConsumers: boolean;
   private readonly writes = new SumOfAdvances();
   private readonly reads = new SumOfAdvances();
+  private readonly budget = new ReadBudget(READ_BUDGET_BYTES, 'nats');
 
   constructor(private readonly opts: DriverOptions) {
     const { target } = opts;
@@ -57,7 +60,7 @@ export class NatsDriver implements Driver {
       host: target.host,
       port: target.port,
       label: 'nats monitoring',
-      maxBodyBytes: MAX_BODY_BYTES,
+      budget: this.budget,
     });
   }
 
@@ -69,7 +72,11 @@ export class NatsDriver implements Driver {
     this.http.close();
   }
 
-  async observe(): Promise<Observation> {
+  observe(): Promise<Observation> {
+    return this.budget.run(() => this.collect());
+  }
+
+  private async collect(): Promise<Observation> {
     const varz = parseVarz(await this.json('/varz'));
     const jsz = parseJsz(await this.json(`/jsz?streams=true&consumers=${this.withConsumers}&config=false`));
     const me = varz.serverName;
@@ -98,7 +105,7 @@ export class NatsDriver implements Driver {
 
   /** The seed alone, its route peers counted (drivers/nats/members.ts says why). */
   async members(): Promise<MemberList> {
-    return natsMembers(await this.json('/routez'), {
+    return natsMembers(await this.budget.run(() => this.json('/routez')), {
       host: this.opts.target.host,
       port: this.opts.target.port,
     });

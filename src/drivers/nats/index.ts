@@ -1,5 +1,6 @@
 /** Registration of the NATS JetStream driver (see ../registration.ts); the driver module loads on first use. */
 import type { DriverRegistration } from '../registration';
+import { unsupportedParam } from '../shared/url-settings';
 
 type DriverModule = typeof import('./driver');
 
@@ -12,6 +13,13 @@ export const registration: DriverRegistration = {
   heartbeat: false,
   protocol: 'http',
   replicanteKind: 'NATS',
+  safeUrlParams: [],
+  validateTarget: ({ url, username }) =>
+    unsupportedParam(url, []) ??
+    ((url.pathname || '/') !== '/' ? 'a nats:// target takes no path' : undefined) ??
+    (username !== undefined
+      ? 'the NATS monitoring endpoint has no authentication; drop the user from the URL'
+      : undefined),
   flags: [
     {
       name: 'consumers',

@@ -27,6 +27,7 @@ import type { Driver, DriverOptions, MemberList, Observation } from '../../core/
 import { rabbitMembers } from './members';
 import { AdvanceTrackers } from '../shared/advance-tracker';
 import { HttpGetter, type HttpReply } from '../shared/http-getter';
+import { ReadBudget } from '../shared/read-budget';
 import {
   parseLocalMembers,
   parseNodeMetrics,
@@ -38,8 +39,11 @@ import {
 
 const PARAMS = ['prometheus_port'] as const;
 const DEFAULT_PROMETHEUS_PORT = 15692;
-/** /metrics is ~90 kB; /api/queues without stats is ~300 bytes per queue. */
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/**
+ * What one collection may read (drivers/shared/read-budget.ts): /metrics is ~90 kB, /api/queues
+ * without stats ~300 bytes per queue, the ra_metrics family a few hundred bytes per local member.
+ */
+const READ_BUDGET_BYTES = 16 * 1024 * 1024;
 /** Only the columns the role needs: the reply stays small on clusters with many queues. */
 const QUEUES_PATH = '/api/queues?disable_stats=true&columns=name,vhost,type,leader,members';
 
@@ -48,6 +52,7 @@ export class RabbitmqDriver implements Driver {
   private readonly management: HttpGetter;
   private readonly trackers = new AdvanceTrackers();
   private roleFailureLogged?: string;
+  private readonly budget = new ReadBudget(READ_BUDGET_BYTES, 'rabbitmq');
 
   constructor(private readonly opts: DriverOptions) {
     const { target } = opts;
@@ -73,13 +78,13 @@ export class RabbitmqDriver implements Driver {
       host: target.host,
       port: prometheusPort,
       label: 'rabbitmq prometheus',
-      maxBodyBytes: MAX_BODY_BYTES,
+      budget: this.budget,
     });
     this.management = new HttpGetter({
       host: target.host,
       port: target.port,
       label: 'rabbitmq management',
-      maxBodyBytes: MAX_BODY_BYTES,
+      budget: this.budget,
       auth: { username: target.username, password: target.password ?? '' },
     });
   }
@@ -94,7 +99,11 @@ export class RabbitmqDriver implements Driver {
     this.management.close();
   }
 
-  async observe(): Promise<Observation> {
+  observe(): Promise<Observation> {
+    return this.budget.run(() => this.collect());
+  }
+
+  private async collect(): Promise<Observation> {
     const started = Date.now();
     const node = parseNodeMetrics(ok(await this.prometheus.get('/metrics', this.opts.timeoutMs), '/metrics'));
     const members = parseLocalMembers(
@@ -133,8 +142,10 @@ export class RabbitmqDriver implements Driver {
         `rabbitmq management ${path} answered HTTP ${reply.status}: ${reply.body.slice(0, 200).trim()}`,
       );
     };
-    const overview = await get('/api/overview');
-    const nodes = await get('/api/nodes?columns=name');
+    const [overview, nodes] = await this.budget.run(async () => [
+      await get('/api/overview'),
+      await get('/api/nodes?columns=name'),
+    ]);
     return rabbitMembers(overview, nodes, { host: this.opts.target.host, port: this.opts.target.port });
   }
 

@@ -1,11 +1,12 @@
 /**
  * Plain HTTP GETs to one monitoring endpoint of the local node (NATS monitoring, RabbitMQ's management
  * and Prometheus plugins), for drivers that need no client library: one kept-alive socket
- * (maxSockets 1, so a dead node costs one socket, not a growing pile), a deadline per request, a cap
- * on the reply size, and close() abandoning whatever is in flight (a hung node must not keep a request
- * queued).
+ * (maxSockets 1, so a dead node costs one socket, not a growing pile), a deadline per request, the
+ * driver's read budget on every reply body (drivers/shared/read-budget.ts), and close() abandoning
+ * whatever is in flight (a hung node must not keep a request queued).
  */
 import http from 'node:http';
+import type { ReadBudget } from './read-budget';
 
 /** Abort reasons, so a failed request says whether the deadline or close() ended it. */
 const TIMED_OUT = Symbol('timed out');
@@ -21,8 +22,8 @@ export interface HttpGetterOptions {
   port: number;
   /** Names the endpoint in error messages, e.g. 'nats monitoring'. */
   label: string;
-  /** Replies larger than this are refused, not buffered. */
-  maxBodyBytes: number;
+  /** Counts every reply body; past it the request is destroyed, not buffered. */
+  budget: ReadBudget;
   /** Sent as HTTP basic auth when set. Never logged. */
   auth?: { username: string; password: string };
 }
@@ -61,7 +62,7 @@ export class HttpGetter {
 
   private getOnce(path: string, timeoutMs: number): Promise<HttpReply> {
     const agent = this.agent;
-    const { host, port, label, maxBodyBytes, auth } = this.opts;
+    const { host, port, label, budget, auth } = this.opts;
     if (!agent) return Promise.reject(new Error(`${label} connection is not open`));
     const controller = new AbortController();
     this.inFlight.add(controller);
@@ -92,11 +93,9 @@ export class HttpGetter {
       req.on('error', fail);
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
-        let size = 0;
         res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxBodyBytes) req.destroy(new Error(`reply exceeds ${maxBodyBytes} bytes`));
-          else chunks.push(chunk);
+          if (budget.take(chunk.length)) chunks.push(chunk);
+          else req.destroy(budget.error);
         });
         res.on('end', () =>
           resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),

@@ -20,7 +20,7 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 
 /** What all collections of the process may hold at once (the --target one and every /probe). */
-export const PROCESS_BYTES = 16 * 1024 * 1024;
+export const PROCESS_BYTES = 32 * 1024 * 1024;
 
 let processBytes = 0;
 

@@ -339,9 +339,11 @@ export class ZooKeeperDriver implements HeartbeatDriver {
 
   async connect(): Promise<void> {
     // Reachability and whitelist. A server that is not serving yet is reachable: observe() reports it.
-    await this.budget.run(() => this.command('srvr')).catch((err: unknown) => {
-      if (!(err instanceof NotServingError)) throw err;
-    });
+    await this.budget
+      .run(() => this.command('srvr'))
+      .catch((err: unknown) => {
+        if (!(err instanceof NotServingError)) throw err;
+      });
   }
 
   async close(): Promise<void> {
