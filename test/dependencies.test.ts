@@ -5,7 +5,7 @@
  * by accident, in a production install: `npm ci --omit=dev`).
  *
  * Imports are read with the TypeScript parser, so static imports, re-exports, dynamic import() and
- * require() all count; type-only imports are left out (they are erased from the compiled code).
+ * require() and require.resolve() all count; type-only imports are left out (they are erased from the compiled code).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
@@ -47,9 +47,14 @@ export function runtimeImports(fileName: string, text: string): string[] {
       if (!node.isTypeOnly) found.push(node.moduleReference.expression.text);
     } else if (ts.isCallExpression(node) && node.arguments.length > 0) {
       const [first] = node.arguments;
+      // require.resolve('pkg') counts too: its path is loaded elsewhere (e.g. in a worker thread).
       const isLoader =
         node.expression.kind === ts.SyntaxKind.ImportKeyword ||
-        (ts.isIdentifier(node.expression) && node.expression.text === 'require');
+        (ts.isIdentifier(node.expression) && node.expression.text === 'require') ||
+        (ts.isPropertyAccessExpression(node.expression) &&
+          ts.isIdentifier(node.expression.expression) &&
+          node.expression.expression.text === 'require' &&
+          node.expression.name.text === 'resolve');
       if (isLoader && first && ts.isStringLiteralLike(first)) found.push(first.text);
     }
     ts.forEachChild(node, visit);
@@ -87,6 +92,7 @@ describe('runtime dependencies', () => {
       "const f = require('@scope/pkg-f/deep/path');",
       "const g = await import('pkg-g');",
       "import h = require('pkg-h');",
+      "const i = require.resolve('pkg-i');",
       "import { readFileSync } from 'node:fs';",
       "import { join } from 'path';",
       "import local from './local';",
@@ -101,6 +107,7 @@ describe('runtime dependencies', () => {
       'pkg-d',
       'pkg-g',
       'pkg-h',
+      'pkg-i',
     ]);
   });
 

@@ -864,7 +864,17 @@ describe('target URLs, web config, HTTP headers', () => {
         withPassword,
         (raw, good) => {
           typedOnly(() => parseTarget(raw), [ConfigError]);
-          const target = parseTarget(good);
+          let target: ReturnType<typeof parseTarget>;
+          try {
+            target = parseTarget(good);
+          } catch (err) {
+            // A driver may refuse credentials in its URL (nats://: its endpoint has no authentication);
+            // its message shows the redacted URL, never the password.
+            if (!(err instanceof ConfigError)) throw err;
+            const password = decodeURIComponent(new URL(good).password);
+            if (password.length > 3) expect(err.message).not.toContain(encodeURIComponent(password));
+            return;
+          }
           if (target.password && target.password.length > 3) {
             expect(target.redactedUrl).not.toContain(encodeURIComponent(target.password));
           }

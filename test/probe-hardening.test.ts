@@ -41,9 +41,12 @@ function refusal(fn: () => unknown): ProbeRequestError {
 
 describe('the allowlist matches exactly the host the driver dials', () => {
   const config = parseProbeConfig(
-    `allowed_targets: [${SCHEMES.map((s) => `"${s}://mongo-*:*", "${s}://db-*.example.net:*"`).join(', ')}]`,
+    `allowed_targets: [${SCHEMES.map((s) => `"${s}://mongo-*:*", "${s}://db-*.example.net:*"`).join(', ')}]\n` +
+      'auth_modules: { with_user: { user: mon } }',
     'probe.yml',
   );
+  // The RabbitMQ driver needs a management user; the others take none to be probed.
+  const moduleFor = (scheme: string): string | undefined => (scheme === 'rabbitmq' ? 'with_user' : undefined);
 
   test.each(SCHEMES)('%s: a %%-escaped or comma-separated host is refused before matching', (scheme) => {
     // Before: `mongo-x%2Eattacker%2Eexample` matched mongo-* as text, then MongoDB's parser decoded
@@ -63,10 +66,13 @@ describe('the allowlist matches exactly the host the driver dials', () => {
     '%s: host matching is case-insensitive, and the driver dials the lower-cased host',
     (scheme) => {
       // Before: redis:// (a non-special scheme) kept the case, so REDIS-1 did not match redis-*.
-      const t = resolveProbeTarget({ target: `${scheme}://DB-1.Example.NET:1234` }, config);
+      const auth_module = moduleFor(scheme);
+      const t = resolveProbeTarget({ target: `${scheme}://DB-1.Example.NET:1234`, auth_module }, config);
       expect(t.address.host).toBe('db-1.example.net');
       expect(t.target.host).toBe('db-1.example.net');
-      expect(resolveProbeTarget({ target: `${scheme}://MONGO-7:1` }, config).target.host).toBe('mongo-7');
+      expect(resolveProbeTarget({ target: `${scheme}://MONGO-7:1`, auth_module }, config).target.host).toBe(
+        'mongo-7',
+      );
     },
   );
 
