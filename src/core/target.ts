@@ -58,11 +58,30 @@ export function secretParamValues(url: URL): string[] {
   return values;
 }
 
+/**
+ * Below this length a secret is scrubbed only where it stands alone (not inside a longer word): a
+ * short password such as "p" or "pw" also occurs inside ordinary words ("unexpectedly"), and
+ * replacing those garbles the message while hiding nothing a reader could not guess.
+ */
+const SHORT_SECRET = 8;
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /** Best-effort redaction of a free-form string (error messages from client libraries). */
 export function redactText(text: string, secrets: (string | undefined)[]): string {
   let out = text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1REDACTED@');
   for (const secret of secrets) {
-    if (secret) out = out.split(secret).join('REDACTED');
+    if (!secret) continue;
+    if (secret.length >= SHORT_SECRET) {
+      out = out.split(secret).join('REDACTED');
+    } else {
+      out = out.replace(
+        new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(secret)}(?![\\p{L}\\p{N}])`, 'gu'),
+        'REDACTED',
+      );
+    }
   }
   return out;
 }
