@@ -137,6 +137,38 @@ describe.each<[string, HostileProtocol, (port: number) => string]>([
   }, 60000);
 });
 
+describe('mongodb: a reply that announces a message of 0 bytes', () => {
+  // The official driver's parser reads one message of the announced length per loop turn: 0 bytes
+  // read nothing, and it looped forever, synchronously (the process hung, then ran out of memory).
+  // Seen with a mongodb:// target pointed at another datastore's port.
+  let hostile: HostileServer;
+  let exporter: Exporter;
+  beforeAll(async () => {
+    hostile = await startHostileServer('mongodb-empty');
+    exporter = await startBin(['--target', `mongodb://127.0.0.1:${hostile.port}`, ...COLLECT]);
+  });
+  afterAll(async () => {
+    await exporter?.stop();
+    await hostile?.stop();
+  });
+
+  test('the connection is refused as not MongoDB; the exporter keeps answering', async () => {
+    await waitFor(
+      'the framing was refused',
+      () => /not a MongoDB reply \(a message of 0 bytes/.test(exporter.logs()),
+      15000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${exporter.logs().slice(-3000)}`);
+    });
+    const started = Date.now();
+    const metrics = parseExposition(await (await fetch(`http://127.0.0.1:${exporter.port}/metrics`)).text());
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(exporter.child.exitCode).toBeNull();
+    expect(value(metrics, 'datastore_up')).toBe(0);
+    expect(rssMiB(exporter.child.pid!)).toBeLessThan(CHART_LIMIT_MIB);
+  }, 60000);
+});
+
 describe('redis over TLS (rediss): the budget counts the encrypted stream too', () => {
   const dir = tempDir('hostile-tls');
   let hostile: HostileServer;

@@ -16,6 +16,7 @@ export type HostileProtocol =
   | 'postgresql' // a NoticeResponse announcing 2 GiB
   | 'mysql' // the server speaks first: a 16 MiB packet, continued forever
   | 'mongodb' // an OP_MSG header announcing 2 GiB
+  | 'mongodb-empty' // a header announcing a message of 0 bytes (as non-MongoDB bytes can read)
   | 'kafka' // a response of 2 GiB
   | 'http' // 200, chunked, chunks forever (etcd's JSON gateway and /metrics)
   | 'text'; // raw text forever (ZooKeeper's four-letter words)
@@ -39,6 +40,7 @@ const start = {
   postgresql: () => Buffer.concat([Buffer.from('N'), int32be(0x7fffffff)]),
   mysql: () => Buffer.from([0xff, 0xff, 0xff, 0x00]),
   mongodb: () => Buffer.concat([int32le(0x7fffffff), int32le(1), int32le(1), int32le(2013)]),
+  'mongodb-empty': () => Buffer.concat([int32le(0), int32le(1), int32le(1), int32le(2013)]),
   kafka: () => Buffer.concat([int32be(0x7fffffff), int32be(0)]),
   http: () => Buffer.from('HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n'),
   text: () => Buffer.alloc(0),

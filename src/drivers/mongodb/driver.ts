@@ -29,6 +29,7 @@ import type { Driver, DriverOptions, MemberList, Observation, Target } from '../
 import { mongoMembers } from './members';
 import { unreadableFile } from '../shared/url-settings';
 import { ReadBudget } from '../shared/read-budget';
+import { guardFraming } from './framing';
 import {
   COMMAND_NOT_FOUND,
   TOPOLOGY_ERROR_CODES,
@@ -125,12 +126,14 @@ const { Connection } = require('mongodb/lib/cmap/connection') as { Connection: C
 
 /**
  * The official driver opens its sockets itself (pooled and monitoring connections) and offers no
- * socket hook, but builds every connection with the class given as `connectionType`: this one hands
- * the socket to the budget before anything is read from it.
+ * socket hook, but builds every connection with the class given as `connectionType`: this one checks
+ * the framing of every chunk (framing.ts) and hands the socket to the budget before anything is read.
  */
 function countingConnectionType(budget: ReadBudget): ConnectionClass {
   return class CountedConnection extends Connection {
     constructor(stream: Socket, options: object) {
+      // Before super(): the driver's parser is attached to the socket in its constructor.
+      guardFraming(stream);
       super(stream, options);
       budget.watch(stream);
     }
