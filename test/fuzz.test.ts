@@ -81,7 +81,6 @@ import {
  */
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
 fc.configureGlobal({ seed: SEED });
-// eslint-disable-next-line no-console
 console.log(`fuzz seed ${SEED} (repeat a run with FUZZ_SEED=${SEED})`);
 
 const RUNS = { numRuns: Number(process.env.FUZZ_RUNS ?? 500) };
