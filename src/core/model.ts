@@ -1,5 +1,5 @@
 /**
- * The Datastore Model (../shared/datastore-model.md) as plain types, and the Driver contract.
+ * The Datastore Model (docs/datastore-model.md) as plain types, and the Driver contract.
  *
  * Data flows one way: config -> driver -> Observation -> (core resolves identity) -> Snapshot
  * -> metrics / JSON. Drivers only produce Observations; they never import prom-client or express.
