@@ -197,7 +197,7 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
     }
   });
 
-  test('the heartbeat privileges in the README are enough: an ACL user limited to the heartbeat keys', async () => {
+  test('the heartbeat privileges in docs/redis.md are enough: an ACL user limited to the heartbeat keys', async () => {
     primary.cli(
       'ACL',
       'SETUSER',

@@ -147,7 +147,7 @@ describe('redis standalone', () => {
     }
   });
 
-  test('the least privileges in the README are enough: an ACL user with a password file', async () => {
+  test('the least privileges in docs/redis.md are enough: an ACL user with a password file', async () => {
     node.cli(
       'ACL',
       'SETUSER',
