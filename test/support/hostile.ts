@@ -15,7 +15,7 @@ export type HostileProtocol =
   | 'redis' // `+` then a simple string that never reaches \r\n
   | 'postgresql' // a NoticeResponse announcing 2 GiB
   | 'mysql' // the server speaks first: a 16 MiB packet, continued forever
-  | 'mongodb' // an OP_MSG header announcing 2 GiB
+  | 'mongodb' // an OP_MSG header announcing 40 MB
   | 'mongodb-empty' // a header announcing a message of 0 bytes (as non-MongoDB bytes can read)
   | 'kafka' // a response of 2 GiB
   | 'http' // 200, chunked, chunks forever (etcd's JSON gateway and /metrics)
@@ -39,7 +39,8 @@ const start = {
   redis: () => Buffer.from('+'),
   postgresql: () => Buffer.concat([Buffer.from('N'), int32be(0x7fffffff)]),
   mysql: () => Buffer.from([0xff, 0xff, 0xff, 0x00]),
-  mongodb: () => Buffer.concat([int32le(0x7fffffff), int32le(1), int32le(1), int32le(2013)]),
+  // 40 MB: within the protocol's 48 MB bound (a larger length is refused before any read), far over the budget.
+  mongodb: () => Buffer.concat([int32le(40000000), int32le(1), int32le(1), int32le(2013)]),
   'mongodb-empty': () => Buffer.concat([int32le(0), int32le(1), int32le(1), int32le(2013)]),
   kafka: () => Buffer.concat([int32be(0x7fffffff), int32be(0)]),
   http: () => Buffer.from('HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n'),
