@@ -35,8 +35,12 @@ export async function evaluateDashboards(
 ): Promise<DashboardRun[]> {
   const runs: DashboardRun[] = [];
   const present = new Map<string, Set<string>>();
+  // Every query of a checkpoint is evaluated at the same instant (a second ago, so its scrapes are
+  // stored): on a loaded machine the queries take seconds, and a series that vanished meanwhile (a
+  // failed collection) must not count as a query that returns nothing while its metric is present.
+  const at = Date.now() / 1000 - 1;
   for (const job of jobs) {
-    const names = await prometheus.query(`count by (__name__) ({job="${job}"})`);
+    const names = await prometheus.query(`count by (__name__) ({job="${job}"})`, at);
     present.set(job, new Set(names.map((n) => n.metric.__name__!)));
   }
   for (const { json } of loadDashboards()) {
@@ -48,7 +52,7 @@ export async function evaluateDashboards(
           cluster_id: 'All' as const,
           instance: 'All' as const,
         };
-        byJob.set(job, await prometheus.query(substitute(q.expr, vars, macros)));
+        byJob.set(job, await prometheus.query(substitute(q.expr, vars, macros), at));
       }
       runs.push({ id: `${json.uid} / ${q.panel} ${q.refId}`, expr: q.expr, byJob, present });
     }

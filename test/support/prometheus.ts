@@ -177,7 +177,8 @@ export interface RunningPrometheus {
   url: string;
   process: ServerProcess;
   /** Instant query; throws on a query error (a broken expression), returns the vector. */
-  query(expr: string): Promise<PrometheusSample[]>;
+  /** An instant query, at `at` (Unix seconds) when given, else now. */
+  query(expr: string, at?: number): Promise<PrometheusSample[]>;
   /** Label values, as Grafana's label_values(<selector>, <label>) asks for them. */
   labelValues(label: string, match: string): Promise<string[]>;
   alerts(): Promise<PrometheusAlert[]>;
@@ -240,9 +241,10 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<RunningP
   return {
     url,
     process,
-    async query(expr) {
+    async query(expr, at) {
+      const time = at === undefined ? '' : `&time=${at}`;
       const data = await api<{ resultType: string; result: PrometheusSample[] }>(
-        `${url}/api/v1/query?query=${encodeURIComponent(expr)}`,
+        `${url}/api/v1/query?query=${encodeURIComponent(expr)}${time}`,
       );
       if (data.resultType !== 'vector')
         throw new Error(`expected a vector from ${expr}, got ${data.resultType}`);
