@@ -592,7 +592,9 @@ describe('real kafkajs and the real exporter against a wire-protocol fake broker
       for (const name of MODEL_METRICS) expect(find(s, name)).toHaveLength(0);
       // The collection deadline (800 ms of free event-loop time) or, when the machine is loaded and the
       // deadline is stretched, kafkajs's own wall-clock request timeout of the same 800 ms: both say so.
-      expect(exporter.collector.state.lastError).toMatch(/timed out after 800 ms|Request \w+\(.*\) timed out/);
+      expect(exporter.collector.state.lastError).toMatch(
+        /timed out after 800 ms|Request \w+\(.*\) timed out/,
+      );
     } finally {
       broker.state.hang = false;
     }
