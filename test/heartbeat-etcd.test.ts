@@ -4,11 +4,14 @@
  * receives over its raft streams (see startDelayedEtcdCluster): a real replication delay while all
  * members keep running. Plus the parsers and counters on their own, and auth on a single member.
  */
-import { lagGrowth, lagSamples as sampleLag } from './support/heartbeat';
+import {
+  describeHeartbeatConformance,
+  type HeartbeatHarness,
+  type HeartbeatNode,
+} from './support/heartbeat-conformance';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { find, roleOf, value, type Sample } from './support/metrics-text';
 import { sleep, waitFor } from './support/processes';
-import { promtoolCheckMetrics } from './support/promtool';
 import {
   startDelayedEtcdCluster,
   startEtcdCluster,
@@ -114,10 +117,8 @@ async function heartbeatOn(member: EtcdMember): Promise<{ t: number; w: string }
     : (JSON.parse(Buffer.from(raw, 'base64').toString()) as { t: number; w: string });
 }
 
-const lagSamples = (exporter: TestExporter, n: number): Promise<number[]> => sampleLag(exporter, SHARD, n);
-
 /** Puts to `load` through the leader every 50 ms until stopped. */
-function startLoad(leader: EtcdMember): { stop(): Promise<void> } {
+function startLoad(leader: EtcdMember): Promise<{ stop(): Promise<void> }> {
   let running = true;
   const done = (async () => {
     for (let i = 0; running; i++) {
@@ -125,15 +126,13 @@ function startLoad(leader: EtcdMember): { stop(): Promise<void> } {
       await sleep(50);
     }
   })();
-  return {
+  return Promise.resolve({
     async stop() {
       running = false;
       await done;
     },
-  };
+  });
 }
-
-const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(', ');
 
 describe('heartbeat mode, etcd 3.4 cluster with a delayable member', () => {
   let cluster: DelayedEtcdCluster;
@@ -180,220 +179,176 @@ describe('heartbeat mode, etcd 3.4 cluster with a delayable member', () => {
     await cluster?.stop();
   });
 
-  test('the leader puts {t, w} to its key and reports no lag; followers never write', async () => {
-    const l = leader();
-    const record = await heartbeatOn(l);
-    expect(record!.w).toBe(l.status().memberId);
-    expect(Math.abs(record!.t - Date.now() / 1000)).toBeLessThan(2);
-    const s = await exporterOf(l).scrape();
-    expect(roleOf(s, CLUSTER)).toBe('primary');
-    expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
-    expect(value(s, 'datastore_shard_heartbeat_timestamp_seconds', SHARD)).toBeGreaterThan(
-      Date.now() / 1000 - 2,
-    );
-    for (const f of cluster.members.filter((m) => m !== l)) {
-      expect(roleOf(await exporterOf(f).scrape(), CLUSTER)).toBe('secondary');
-      expect(exporterOf(f).logs.join('\n')).not.toMatch(/heartbeat write/);
-    }
-  });
-
-  test('no delay: both followers report lag below 1 s, idle and under load', async () => {
-    const followers = [directFollower(), delayedMember];
-    const idle = await Promise.all(followers.map((f) => lagSamples(exporterOf(f), 4)));
-    const load = startLoad(leader());
-    let loaded: number[][];
-    try {
-      await sleep(500);
-      loaded = await Promise.all(followers.map((f) => lagSamples(exporterOf(f), 4)));
-    } finally {
-      await load.stop();
-    }
-    console.log(
-      `etcd heartbeat lag, no delay: idle ${fmt(idle.flat())}; under load (20 puts/s) ${fmt(loaded.flat())}`,
-    );
-    for (const lag of [...idle.flat(), ...loaded.flat()]) {
-      expect(lag).toBeGreaterThanOrEqual(0);
-      expect(lag).toBeLessThan(1);
-    }
-  });
-
-  test('heartbeats are not user activity: last-op, writes and reads stay put; a user put moves them on all three', async () => {
-    const all = cluster.members;
-    await Promise.all(all.map((m) => exporterOf(m).nextCollections(2)));
-    const before = new Map<string, Sample[]>();
-    for (const m of all) before.set(m.name, await exporterOf(m).scrape());
-    await sleep(4000);
-    await Promise.all(all.map((m) => exporterOf(m).nextCollections(1)));
-    for (const m of all) {
-      const a = await exporterOf(m).scrape();
-      const b = before.get(m.name)!;
-      // The revision moved with every heartbeat put (2 per second)...
-      expect(value(a, 'datastore_shard_commit_offset', SHARD)).toBeGreaterThanOrEqual(
-        value(b, 'datastore_shard_commit_offset', SHARD) + 6,
-      );
-      // ...but those, and the exporters' ranges, were the exporter's own.
-      const lastOp = value(b, 'datastore_shard_last_operation_timestamp_seconds', SHARD);
-      expect(value(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD)).toBe(lastOp);
-      expect(value(a, 'datastore_writes_total')).toBe(value(b, 'datastore_writes_total'));
-      expect(value(a, 'datastore_reads_total')).toBe(value(b, 'datastore_reads_total'));
-    }
-    const t0 = Date.now() / 1000;
-    await put(leader(), 'user-data', 'x');
-    for (const m of all) {
-      // (the excluded share is measured next to the counter: allow one more collection to settle)
-      await waitFor(
-        `${m.name}: the user put counted once`,
-        async () => {
-          const a = await exporterOf(m).scrape();
-          const writes =
-            value(a, 'datastore_writes_total') - value(before.get(m.name)!, 'datastore_writes_total');
-          if (writes > 1) throw new Error(`writes_total moved by ${writes}`);
-          return (
-            writes === 1 &&
-            value(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD) >= Math.floor(t0)
-          );
+  const hbNodes = new Map<string, HeartbeatNode>();
+  /** A member and its exporter; the record is the key as the member's own JSON gateway ranges it. */
+  const hb = (m: EtcdMember): HeartbeatNode => {
+    if (!hbNodes.has(m.name))
+      hbNodes.set(m.name, {
+        name: m.name,
+        get exporter() {
+          return exporterOf(m);
         },
-        5000,
-      );
-    }
-  });
-
-  test('an exporter without --heartbeat on each member: heartbeat puts move neither its writes nor its last-op', async () => {
-    const all = cluster.members;
-    const plain = await Promise.all(
-      all.map((m) => startTestExporter(['--target', m.url, '--cluster-id', CLUSTER])),
-    );
-    try {
-      await Promise.all(plain.map((e) => e.waitUp()));
-      await Promise.all(plain.map((e) => e.nextCollections(2)));
-      const before = await Promise.all(plain.map((e) => e.scrape()));
-      const window = Date.now();
-      await sleep(6000); // ~12 heartbeat puts, applied on every member
-      await Promise.all(plain.map((e) => e.nextCollections(1)));
-      const seconds = (Date.now() - window) / 1000;
-      for (const [i, e] of plain.entries()) {
-        const a = await e.scrape();
-        const b = before[i]!;
-        expect(find(a, 'datastore_shard_heartbeat_timestamp_seconds')).toHaveLength(0);
-        expect(value(a, 'datastore_shard_commit_offset', SHARD)).toBeGreaterThanOrEqual(
-          value(b, 'datastore_shard_commit_offset', SHARD) + 10,
-        );
-        expect(value(a, 'datastore_writes_total')).toBe(value(b, 'datastore_writes_total'));
-        expect(find(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD)[0]?.value).toBe(
-          find(b, 'datastore_shard_last_operation_timestamp_seconds', SHARD)[0]?.value,
-        );
-        // The other exporter's heartbeat range, one per collection of it, is a read on this member
-        // that only that exporter can leave out (docs/etcd.md): at most one per second here.
-        const reads = value(a, 'datastore_reads_total') - value(b, 'datastore_reads_total');
-        expect(reads).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
-      }
-      const t0 = Date.now() / 1000;
-      await put(leader(), 'user-data-plain', 'x');
-      for (const [i, e] of plain.entries()) {
+        record: () => heartbeatOn(m),
+        writerId: () => Promise.resolve(m.status().memberId),
+      });
+    return hbNodes.get(m.name)!;
+  };
+  let delayOn = false;
+  const harness: HeartbeatHarness = {
+    datastore: 'etcd',
+    delayS: DELAY_S,
+    shard: () => SHARD,
+    // No heartbeat line at all on a follower: not even a write attempted.
+    replicaLogsNever: /heartbeat write/,
+    primary: () => hb(leader()),
+    inSync: () => (delayOn ? [directFollower()] : [directFollower(), delayedMember]).map(hb),
+    delayed: () => hb(delayedMember),
+    nodes: () => cluster.members.map(hb),
+    startLoad: () => startLoad(leader()),
+    delay: {
+      on: async () => {
+        await cluster.peerDelay.setDelay(DELAY_S * 1000);
+        delayOn = true;
+      },
+      off: async () => {
+        await cluster.peerDelay.setDelay(0);
+        delayOn = false;
         await waitFor(
-          `member ${i}: the user put counted once`,
-          async () => {
-            const a = await e.scrape();
-            const writes = value(a, 'datastore_writes_total') - value(before[i]!, 'datastore_writes_total');
-            if (writes > 1) throw new Error(`writes_total moved by ${writes}`);
-            return (
-              writes === 1 &&
-              value(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD) >= Math.floor(t0)
-            );
-          },
-          5000,
-        );
-      }
-    } finally {
-      await Promise.all(plain.map((e) => e.stop()));
-    }
-  });
-
-  test(`injected delay of ${DELAY_S} s: the delayed member reports it within ±1 s, idle and under load`, async () => {
-    await cluster.peerDelay.setDelay(DELAY_S * 1000);
-    const delayed = exporterOf(delayedMember);
-    await waitFor(
-      'the delay visible in the reported lag',
-      async () =>
-        value(await delayed.scrape(), 'datastore_shard_replication_lag_seconds', SHARD) > DELAY_S - 1,
-      DELAY_S * 1000 + 5000,
-    );
-    await delayed.nextCollections(1);
-    const idle = await lagSamples(delayed, 5);
-    const directIdle = await lagSamples(exporterOf(directFollower()), 2);
-    const load = startLoad(leader());
-    let loaded: number[];
-    try {
-      await sleep(500);
-      loaded = await lagSamples(delayed, 5);
-    } finally {
-      await load.stop();
-    }
-    console.log(
-      `etcd heartbeat lag, ${DELAY_S} s injected: idle ${fmt(idle)}; under load ${fmt(loaded)}; undelayed follower ${fmt(directIdle)}`,
-    );
-    for (const lag of [...idle, ...loaded]) expect(Math.abs(lag - DELAY_S)).toBeLessThanOrEqual(1);
-    for (const lag of directIdle) expect(lag).toBeLessThan(1);
-    // Still a follower of the same leader: the delay alone triggered no election.
-    expect(roleOf(await delayed.scrape(), CLUSTER)).toBe('secondary');
-  });
-
-  test('a paused member: its lag grows at the rate of wall time', async () => {
-    const delayed = exporterOf(delayedMember);
-    await cluster.peerDelay.setDelay(0);
-    await waitFor(
-      'lag back below 1 s',
-      async () => value(await delayed.scrape(), 'datastore_shard_replication_lag_seconds', SHARD) < 1,
-      DELAY_S * 1000 + 5000,
-    );
-    await cluster.peerDelay.pause();
-    try {
-      const { l0, l1, wall } = await lagGrowth(delayed, SHARD);
-      console.log(
-        `etcd heartbeat, paused member: lag ${l0.toFixed(2)} -> ${l1.toFixed(2)} over ${wall.toFixed(2)} s`,
-      );
-      expect(Math.abs(l1 - l0 - wall)).toBeLessThanOrEqual(0.5);
-    } finally {
-      await cluster.peerDelay.resume();
-    }
-    await waitFor(
-      'caught up after resume',
-      async () => value(await delayed.scrape(), 'datastore_shard_replication_lag_seconds', SHARD) < 1,
-      10000,
-    );
-  });
-
-  test('promtool check metrics passes on every member with heartbeat mode on', async () => {
-    for (const m of cluster.members) {
-      const text = await exporterOf(m).scrapeText();
-      expect(text).toContain('datastore_shard_heartbeat_timestamp_seconds{');
-      const r = promtoolCheckMetrics(text);
-      if (r.status !== 0) throw new Error(`promtool: ${r.output}`);
-    }
-  });
-
-  test('failover (move-leader): the new leader takes over writing the heartbeat, with no configuration', async () => {
-    const old = leader();
-    const next = directFollower();
-    const nextId = next.status().memberId;
-    old.ctl('move-leader', nextId);
-    await waitFor('the new leader', () => leader() === next, 5000);
-    await waitFor(
-      'heartbeat written by the new leader',
-      async () => (await heartbeatOn(next))?.w === nextId,
-      10000,
-    );
-    await waitFor(
-      'the old leader reports itself secondary with a small lag',
-      async () => {
-        const s = await exporterOf(old).scrape();
-        return (
-          roleOf(s, CLUSTER) === 'secondary' && value(s, 'datastore_shard_replication_lag_seconds', SHARD) < 1
+          'lag back below 1 s',
+          async () =>
+            value(
+              await exporterOf(delayedMember).scrape(),
+              'datastore_shard_replication_lag_seconds',
+              SHARD,
+            ) < 1,
+          DELAY_S * 1000 + 5000,
         );
       },
-      10000,
-    );
-    expect(find(await exporterOf(next).scrape(), 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+    },
+    whileDelayed: async () => {
+      // Still a follower of the same leader: the delay alone triggered no election.
+      expect(roleOf(await exporterOf(delayedMember).scrape(), CLUSTER)).toBe('secondary');
+    },
+    pause: async () => {
+      await cluster.peerDelay.pause();
+      return {
+        node: hb(delayedMember),
+        resume: async () => {
+          await cluster.peerDelay.resume();
+          return { node: hb(delayedMember), below: 1, withinMs: 10000 };
+        },
+      };
+    },
+    failover: async () => {
+      // move-leader: the old leader stays, as a follower of the new one.
+      const old = leader();
+      const next = directFollower();
+      old.ctl('move-leader', next.status().memberId);
+      await waitFor('the new leader', () => leader() === next, 5000);
+      return {
+        promoted: hb(next),
+        writesWithinMs: 10000,
+        follower: { node: hb(old), below: 1, withinMs: 10000 },
+      };
+    },
+  };
+
+  describeHeartbeatConformance(harness, {
+    // After the scenarios' client writes (a last operation exists), before the failover.
+    beforeFailover: () => {
+      test('heartbeats are not user activity: last-op, writes and reads stay put; a user put moves them on all three', async () => {
+        const all = cluster.members;
+        await Promise.all(all.map((m) => exporterOf(m).nextCollections(2)));
+        const before = new Map<string, Sample[]>();
+        for (const m of all) before.set(m.name, await exporterOf(m).scrape());
+        await sleep(4000);
+        await Promise.all(all.map((m) => exporterOf(m).nextCollections(1)));
+        for (const m of all) {
+          const a = await exporterOf(m).scrape();
+          const b = before.get(m.name)!;
+          // The revision moved with every heartbeat put (2 per second)...
+          expect(value(a, 'datastore_shard_commit_offset', SHARD)).toBeGreaterThanOrEqual(
+            value(b, 'datastore_shard_commit_offset', SHARD) + 6,
+          );
+          // ...but those, and the exporters' ranges, were the exporter's own.
+          const lastOp = value(b, 'datastore_shard_last_operation_timestamp_seconds', SHARD);
+          expect(value(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD)).toBe(lastOp);
+          expect(value(a, 'datastore_writes_total')).toBe(value(b, 'datastore_writes_total'));
+          expect(value(a, 'datastore_reads_total')).toBe(value(b, 'datastore_reads_total'));
+        }
+        const t0 = Date.now() / 1000;
+        await put(leader(), 'user-data', 'x');
+        for (const m of all) {
+          // (the excluded share is measured next to the counter: allow one more collection to settle)
+          await waitFor(
+            `${m.name}: the user put counted once`,
+            async () => {
+              const a = await exporterOf(m).scrape();
+              const writes =
+                value(a, 'datastore_writes_total') - value(before.get(m.name)!, 'datastore_writes_total');
+              if (writes > 1) throw new Error(`writes_total moved by ${writes}`);
+              return (
+                writes === 1 &&
+                value(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD) >= Math.floor(t0)
+              );
+            },
+            5000,
+          );
+        }
+      });
+
+      test('an exporter without --heartbeat on each member: heartbeat puts move neither its writes nor its last-op', async () => {
+        const all = cluster.members;
+        const plain = await Promise.all(
+          all.map((m) => startTestExporter(['--target', m.url, '--cluster-id', CLUSTER])),
+        );
+        try {
+          await Promise.all(plain.map((e) => e.waitUp()));
+          await Promise.all(plain.map((e) => e.nextCollections(2)));
+          const before = await Promise.all(plain.map((e) => e.scrape()));
+          const window = Date.now();
+          await sleep(6000); // ~12 heartbeat puts, applied on every member
+          await Promise.all(plain.map((e) => e.nextCollections(1)));
+          const seconds = (Date.now() - window) / 1000;
+          for (const [i, e] of plain.entries()) {
+            const a = await e.scrape();
+            const b = before[i]!;
+            expect(find(a, 'datastore_shard_heartbeat_timestamp_seconds')).toHaveLength(0);
+            expect(value(a, 'datastore_shard_commit_offset', SHARD)).toBeGreaterThanOrEqual(
+              value(b, 'datastore_shard_commit_offset', SHARD) + 10,
+            );
+            expect(value(a, 'datastore_writes_total')).toBe(value(b, 'datastore_writes_total'));
+            expect(find(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD)[0]?.value).toBe(
+              find(b, 'datastore_shard_last_operation_timestamp_seconds', SHARD)[0]?.value,
+            );
+            // The other exporter's heartbeat range, one per collection of it, is a read on this member
+            // that only that exporter can leave out (docs/etcd.md): at most one per second here.
+            const reads = value(a, 'datastore_reads_total') - value(b, 'datastore_reads_total');
+            expect(reads).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+          }
+          const t0 = Date.now() / 1000;
+          await put(leader(), 'user-data-plain', 'x');
+          for (const [i, e] of plain.entries()) {
+            await waitFor(
+              `member ${i}: the user put counted once`,
+              async () => {
+                const a = await e.scrape();
+                const writes =
+                  value(a, 'datastore_writes_total') - value(before[i]!, 'datastore_writes_total');
+                if (writes > 1) throw new Error(`writes_total moved by ${writes}`);
+                return (
+                  writes === 1 &&
+                  value(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD) >= Math.floor(t0)
+                );
+              },
+              5000,
+            );
+          }
+        } finally {
+          await Promise.all(plain.map((e) => e.stop()));
+        }
+      });
+    },
   });
 });
 

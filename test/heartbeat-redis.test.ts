@@ -4,7 +4,11 @@
  * Each node is also watched by an exporter WITHOUT --heartbeat (a mixed deployment): it must not
  * take the other exporter's heartbeat traffic for client activity.
  */
-import { lagGrowth, lagSamples as sampleLag } from './support/heartbeat';
+import {
+  describeHeartbeatConformance,
+  type HeartbeatHarness,
+  type HeartbeatNode,
+} from './support/heartbeat-conformance';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { find, value } from './support/metrics-text';
 import { startDelayProxy, type DelayProxy } from './support/delay-proxy';
@@ -13,9 +17,6 @@ import { startRedis, type RedisNode } from './support/redis';
 import { HEARTBEAT_KEY_PREFIX } from '../src/drivers/redis/heartbeat';
 
 const DELAY_S = 3;
-
-const lagSamples = (exporter: TestExporter, n: number): Promise<number[]> =>
-  sampleLag(exporter, { shard_id: 'hb' }, n);
 
 describe('heartbeat mode, Redis primary + direct replica + delayed replica', () => {
   let primary: RedisNode;
@@ -47,42 +48,94 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
     await Promise.all([primary, direct, delayed].map((n) => n?.stop()));
   });
 
-  test('the primary writes its heartbeat key, never a lag; it never writes on a replica', async () => {
-    await waitFor('heartbeat on primary', () => primary.cli('GET', HEARTBEAT_KEY_PREFIX) !== '');
-    await exporters[0]!.nextCollections(2);
-    const record = JSON.parse(primary.cli('GET', HEARTBEAT_KEY_PREFIX)) as { t: number; w: string };
-    expect(Math.abs(record.t - Date.now() / 1000)).toBeLessThan(2);
-    const s = await exporters[0]!.scrape();
-    expect(record.w).toBe(find(s, 'datastore_node_info')[0]!.labels.node_id);
-    expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
-    expect(value(s, 'datastore_shard_heartbeat_timestamp_seconds', { shard_id: 'hb' })).toBeGreaterThan(
-      Date.now() / 1000 - 2,
-    );
-    // Replicas are read-only and the exporter never tries: no write errors in their logs.
-    for (const e of exporters.slice(1)) expect(e.logs.join('\n')).not.toMatch(/heartbeat write failed/);
+  /** A node and its --heartbeat exporter; the record is the key as redis-cli GETs it there. */
+  const nodeOf = (name: string, node: () => RedisNode, exporter: () => TestExporter): HeartbeatNode => ({
+    name,
+    get exporter() {
+      return exporter();
+    },
+    record: () => {
+      const raw = node().cli('GET', HEARTBEAT_KEY_PREFIX);
+      return Promise.resolve(raw === '' ? undefined : (JSON.parse(raw) as { t: number; w: string }));
+    },
+    writerId: async () => find(await exporter().scrape(), 'datastore_node_info')[0]!.labels.node_id!,
   });
-
-  test('no delay: lag stays below 1 s, idle or under load', async () => {
-    await exporters[1]!.nextCollections(1);
-    const idle = await lagSamples(exporters[1]!, 4);
-    let writing = true;
-    const load = (async () => {
-      while (writing) {
-        primary.cli('INCR', 'load');
-        await sleep(50);
-      }
-    })();
-    const loaded = await lagSamples(exporters[1]!, 4);
-    writing = false;
-    await load;
-    console.log(
-      `redis heartbeat lag, no delay: idle ${idle.map((x) => x.toFixed(2))}, loaded ${loaded.map((x) => x.toFixed(2))}`,
-    );
-    for (const lag of [...idle, ...loaded]) {
-      expect(lag).toBeGreaterThanOrEqual(0);
-      expect(lag).toBeLessThan(1);
-    }
-  });
+  const hbPrimary = nodeOf(
+    'primary',
+    () => primary,
+    () => exporters[0]!,
+  );
+  const hbDirect = nodeOf(
+    'direct',
+    () => direct,
+    () => exporters[1]!,
+  );
+  const hbDelayed = nodeOf(
+    'delayed',
+    () => delayed,
+    () => exporters[2]!,
+  );
+  const harness: HeartbeatHarness = {
+    datastore: 'redis',
+    delayS: DELAY_S,
+    shard: () => ({ shard_id: 'hb' }),
+    primary: () => hbPrimary,
+    inSync: () => [hbDirect],
+    delayed: () => hbDelayed,
+    nodes: () => [hbPrimary, hbDirect, hbDelayed],
+    startLoad: () => {
+      let writing = true;
+      const load = (async () => {
+        while (writing) {
+          primary.cli('INCR', 'load');
+          await sleep(50);
+        }
+      })();
+      return Promise.resolve({
+        async stop() {
+          writing = false;
+          await load;
+        },
+      });
+    },
+    pause: () => {
+      proxy.pause();
+      return Promise.resolve({
+        node: hbDelayed,
+        resume: () => {
+          proxy.resume();
+          return Promise.resolve({ node: hbDelayed, below: DELAY_S + 1, withinMs: 15000 });
+        },
+      });
+    },
+    failover: () => {
+      direct.cli('REPLICAOF', 'NO', 'ONE');
+      delayed.cli('REPLICAOF', '127.0.0.1', String(direct.port));
+      primary.cli('REPLICAOF', '127.0.0.1', String(direct.port));
+      return Promise.resolve({
+        promoted: hbDirect,
+        writesWithinMs: 10000,
+        // The old primary, now a replica, reads the new primary's heartbeat: small lag again.
+        follower: {
+          node: hbPrimary,
+          below: 1,
+          ready: async () => {
+            await waitFor(
+              'old primary in sync',
+              () => primary.info('replication').get('master_link_status') === 'up',
+              20000,
+            );
+          },
+        },
+        restore: () => {
+          primary.cli('REPLICAOF', 'NO', 'ONE');
+          direct.cli('REPLICAOF', '127.0.0.1', String(primary.port));
+          delayed.cli('REPLICAOF', '127.0.0.1', String(proxy.port));
+          return Promise.resolve();
+        },
+      });
+    },
+  };
 
   test('heartbeats are not client activity, with or without --heartbeat: writes_total, reads_total and last-op stay still; a client write moves them', async () => {
     const all = [...exporters, ...plain];
@@ -137,66 +190,6 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
     expect(delayed.cli('CLIENT', 'LIST')).toMatch(/ flags=M /);
   });
 
-  test(`injected delay of ${DELAY_S} s: reported lag within ±1 s of it`, async () => {
-    await waitFor(
-      'delayed heartbeat visible',
-      async () => find(await exporters[2]!.scrape(), 'datastore_shard_replication_lag_seconds').length === 1,
-      15000,
-    );
-    const samples = await lagSamples(exporters[2]!, 5);
-    console.log(`redis heartbeat lag, ${DELAY_S} s injected: ${samples.map((x) => x.toFixed(2))}`);
-    for (const lag of samples) expect(Math.abs(lag - DELAY_S)).toBeLessThanOrEqual(1);
-  });
-
-  test('a paused replica: its lag grows at the rate of wall time', async () => {
-    await waitFor(
-      'delayed heartbeat visible',
-      async () => find(await exporters[2]!.scrape(), 'datastore_shard_replication_lag_seconds').length === 1,
-      15000,
-    );
-    proxy.pause();
-    try {
-      const { l0, l1, wall } = await lagGrowth(exporters[2]!, { shard_id: 'hb' });
-      console.log(
-        `redis heartbeat, paused replica: lag ${l0.toFixed(2)} -> ${l1.toFixed(2)} over ${wall.toFixed(2)} s`,
-      );
-      expect(Math.abs(l1 - l0 - wall)).toBeLessThanOrEqual(0.5);
-    } finally {
-      proxy.resume();
-    }
-  });
-
-  test('failover: the promoted replica takes over writing the heartbeat, with no configuration', async () => {
-    direct.cli('REPLICAOF', 'NO', 'ONE');
-    delayed.cli('REPLICAOF', '127.0.0.1', String(direct.port));
-    primary.cli('REPLICAOF', '127.0.0.1', String(direct.port));
-    try {
-      const directId = find(await exporters[1]!.scrape(), 'datastore_node_info')[0]!.labels.node_id;
-      await waitFor(
-        'heartbeat written by the new primary',
-        () => {
-          const raw = direct.cli('GET', HEARTBEAT_KEY_PREFIX);
-          return raw !== '' && (JSON.parse(raw) as { w: string }).w === directId;
-        },
-        10000,
-      );
-      // The old primary, now a replica, reads the new primary's heartbeat: small lag again.
-      await waitFor(
-        'old primary in sync',
-        () => primary.info('replication').get('master_link_status') === 'up',
-        20000,
-      );
-      await exporters[0]!.nextCollections(2);
-      expect(
-        value(await exporters[0]!.scrape(), 'datastore_shard_replication_lag_seconds', { shard_id: 'hb' }),
-      ).toBeLessThan(1);
-    } finally {
-      primary.cli('REPLICAOF', 'NO', 'ONE');
-      direct.cli('REPLICAOF', '127.0.0.1', String(primary.port));
-      delayed.cli('REPLICAOF', '127.0.0.1', String(proxy.port));
-    }
-  });
-
   test('the heartbeat privileges in docs/redis.md are enough: an ACL user limited to the heartbeat keys', async () => {
     primary.cli(
       'ACL',
@@ -240,4 +233,6 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
       /--heartbeat is not supported by the kafka driver/,
     );
   });
+
+  describeHeartbeatConformance(harness);
 });

@@ -4,11 +4,14 @@
  * startDelayedEnsemble) injects a real replication delay: proposals and commits reach it late.
  * Plus the jute records and trackers on their own, and ACLs on a standalone server.
  */
-import { lagGrowth, lagSamples as sampleLag } from './support/heartbeat';
+import {
+  describeHeartbeatConformance,
+  type HeartbeatHarness,
+  type HeartbeatNode,
+} from './support/heartbeat-conformance';
 import { startTestExporter, type TestExporter } from './support/exporter';
 import { find, roleOf, value } from './support/metrics-text';
 import { sleep, waitFor } from './support/processes';
-import { promtoolCheckMetrics } from './support/promtool';
 import {
   startDelayedEnsemble,
   startStandalone,
@@ -170,10 +173,8 @@ describe('heartbeat jute records, parsing and accounting (no server)', () => {
   });
 });
 
-const lagSamples = (exporter: TestExporter, n: number): Promise<number[]> => sampleLag(exporter, SHARD, n);
-
 /** Writes to /load through the leader every 50 ms until stopped. */
-function startLoad(port: number): { stop(): Promise<void> } {
+function startLoad(port: number): Promise<{ stop(): Promise<void> }> {
   let running = true;
   const done = (async () => {
     const session = await ZkSession.open(port);
@@ -187,15 +188,24 @@ function startLoad(port: number): { stop(): Promise<void> } {
       await session.close();
     }
   })();
-  return {
+  return Promise.resolve({
     async stop() {
       running = false;
       await done;
     },
-  };
+  });
 }
 
-const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(', ');
+/** The heartbeat record as a server has it (a session on that server reads its own data tree). */
+async function heartbeatOn(server: ZkServer): Promise<{ t: number; w: string } | undefined> {
+  const session = await ZkSession.open(server.clientPort);
+  try {
+    const raw = await session.getData(HEARTBEAT_PATH).catch(() => '');
+    return raw === '' ? undefined : (JSON.parse(raw) as { t: number; w: string });
+  } finally {
+    await session.close();
+  }
+}
 
 describe('heartbeat mode, ZooKeeper 3.8 ensemble with a delayable follower', () => {
   let ensemble: ZkDelayedEnsemble;
@@ -236,212 +246,141 @@ describe('heartbeat mode, ZooKeeper 3.8 ensemble with a delayable follower', () 
     await ensemble?.stop();
   });
 
-  test('the leader writes {t, w} to its znode and reports no lag; followers never write', async () => {
-    const session = await ZkSession.open(direct.clientPort);
-    try {
-      const record = JSON.parse(await session.getData(HEARTBEAT_PATH)) as { t: number; w: string };
-      expect(record.w).toBe(String(leader.id));
-      expect(Math.abs(record.t - Date.now() / 1000)).toBeLessThan(2);
-    } finally {
-      await session.close();
-    }
-    const s = await exporterOf(leader).scrape();
-    expect(roleOf(s, CLUSTER)).toBe('primary');
-    expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
-    expect(value(s, 'datastore_shard_heartbeat_timestamp_seconds', SHARD)).toBeGreaterThan(
-      Date.now() / 1000 - 2,
-    );
-    for (const f of [direct, ensemble.delayed]) {
-      expect(roleOf(await exporterOf(f).scrape(), CLUSTER)).toBe('secondary');
-      // The writer runs for primaries only: a follower's exporter never tried (so never failed).
-      expect(exporterOf(f).logs.join('\n')).not.toMatch(/heartbeat write/);
-    }
-  });
-
-  test('no delay: both followers report lag below 1 s, idle and under load', async () => {
-    const idle = await Promise.all([direct, ensemble.delayed].map((f) => lagSamples(exporterOf(f), 4)));
-    const load = startLoad(leader.clientPort);
-    let loaded: number[][];
-    try {
-      await sleep(500);
-      loaded = await Promise.all([direct, ensemble.delayed].map((f) => lagSamples(exporterOf(f), 4)));
-    } finally {
-      await load.stop();
-    }
-    console.log(
-      `zookeeper heartbeat lag, no delay: idle ${fmt(idle.flat())}; under load (20 writes/s) ${fmt(loaded.flat())}`,
-    );
-    for (const lag of [...idle.flat(), ...loaded.flat()]) {
-      expect(lag).toBeGreaterThanOrEqual(0);
-      expect(lag).toBeLessThan(1);
-    }
-  });
-
-  test('heartbeats are not user activity, with or without --heartbeat: last-op, writes and reads stay put; a user write moves them on all three', async () => {
-    const all = ensemble.servers;
-    // Each server, as seen by its heartbeat exporter and by the one without --heartbeat.
-    const both = all.flatMap((s) => [exporterOf(s), plain.get(s.id)!]);
-    const versionBefore = await readVersion(leader);
-    await Promise.all(both.map((e) => e.nextCollections(2)));
-    const before = await Promise.all(both.map((e) => e.scrape()));
-    await sleep(4000);
-    await Promise.all(both.map((e) => e.nextCollections(1)));
-    const after = await Promise.all(both.map((e) => e.scrape()));
-    // (read outside the window: the test's own session open and close are transactions)
-    expect((await readVersion(leader)) - versionBefore).toBeGreaterThanOrEqual(6);
-    for (const [i, a] of after.entries()) {
-      const b = before[i]!;
-      // The zxid moved with every heartbeat...
-      expect(value(a, 'datastore_shard_commit_offset', SHARD)).toBeGreaterThan(
-        value(b, 'datastore_shard_commit_offset', SHARD),
-      );
-      // ...but those were an exporter's own writes and reads, whichever exporter looks.
-      const lastOp = find(b, 'datastore_shard_last_operation_timestamp_seconds', SHARD)[0]?.value;
-      expect(find(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD)[0]?.value).toBe(lastOp);
-      expect(value(a, 'datastore_writes_total')).toBe(value(b, 'datastore_writes_total'));
-      expect(value(a, 'datastore_reads_total')).toBe(value(b, 'datastore_reads_total'));
-    }
-    const t0 = Date.now() / 1000;
-    // The test session's own open/close are transactions too: they land before/after the write.
-    const session = await ZkSession.open(leader.clientPort);
-    try {
-      await session.create('/user-data', 'x');
-    } finally {
-      await session.close();
-    }
-    await Promise.all(both.map((e) => e.nextCollections(2)));
-    for (const [i, e] of both.entries()) {
-      const a = await e.scrape();
-      expect(value(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD)).toBeGreaterThanOrEqual(
-        Math.floor(t0),
-      );
-      expect(value(a, 'datastore_writes_total')).toBe(value(before[i]!, 'datastore_writes_total') + 1);
-    }
-  });
-
-  test('without --heartbeat: no session (a session is a transaction), no heartbeat time, no lag', async () => {
-    for (const e of plain.values()) {
-      const s = await e.scrape();
-      expect(find(s, 'datastore_shard_heartbeat_timestamp_seconds')).toHaveLength(0);
-      expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
-      expect(e.logs.join('\n')).not.toMatch(/heartbeat session/);
-    }
-  });
-
-  test(`injected delay of ${DELAY_S} s: the delayed follower reports it within ±1 s, idle and under load`, async () => {
-    ensemble.proxy.delayMs = DELAY_S * 1000;
-    const delayed = exporterOf(ensemble.delayed);
-    await waitFor(
-      'the delay visible in the reported lag',
-      async () =>
-        value(await delayed.scrape(), 'datastore_shard_replication_lag_seconds', SHARD) > DELAY_S - 1,
-      DELAY_S * 1000 + 5000,
-    );
-    await delayed.nextCollections(1);
-    const idle = await lagSamples(delayed, 5);
-    const directIdle = await lagSamples(exporterOf(direct), 2);
-    const load = startLoad(leader.clientPort);
-    let loaded: number[];
-    try {
-      await sleep(500);
-      loaded = await lagSamples(delayed, 5);
-    } finally {
-      await load.stop();
-    }
-    console.log(
-      `zookeeper heartbeat lag, ${DELAY_S} s injected: idle ${fmt(idle)}; under load ${fmt(loaded)}; undelayed follower ${fmt(directIdle)}`,
-    );
-    for (const lag of [...idle, ...loaded]) expect(Math.abs(lag - DELAY_S)).toBeLessThanOrEqual(1);
-    for (const lag of directIdle) expect(lag).toBeLessThan(1);
-  });
-
-  test('a paused follower: its lag grows at the rate of wall time', async () => {
-    const delayed = exporterOf(ensemble.delayed);
-    ensemble.proxy.delayMs = 0;
-    await waitFor(
-      'lag back below 1 s',
-      async () => value(await delayed.scrape(), 'datastore_shard_replication_lag_seconds', SHARD) < 1,
-      DELAY_S * 1000 + 5000,
-    );
-    ensemble.proxy.pause();
-    try {
-      const { l0, l1, wall } = await lagGrowth(delayed, SHARD);
-      console.log(
-        `zookeeper heartbeat, paused follower: lag ${l0.toFixed(2)} -> ${l1.toFixed(2)} over ${wall.toFixed(2)} s`,
-      );
-      expect(Math.abs(l1 - l0 - wall)).toBeLessThanOrEqual(0.5);
-      // Still a follower: syncLimit (20 s here) is what bounds a ZooKeeper follower's lag.
-      expect(roleOf(await delayed.scrape(), CLUSTER)).toBe('secondary');
-    } finally {
-      ensemble.proxy.resume();
-    }
-    await waitFor(
-      'caught up after resume',
-      async () => value(await delayed.scrape(), 'datastore_shard_replication_lag_seconds', SHARD) < 1,
-      10000,
-    );
-  });
-
-  test('promtool check metrics passes on every server with heartbeat mode on', async () => {
-    for (const s of ensemble.servers) {
-      const text = await exporterOf(s).scrapeText();
-      expect(text).toContain('datastore_shard_heartbeat_timestamp_seconds{');
-      const r = promtoolCheckMetrics(text);
-      if (r.status !== 0) throw new Error(`promtool: ${r.output}`);
-    }
-  });
-
-  test('failover: the new leader takes over writing the heartbeat, with no configuration', async () => {
-    const old = leader;
-    const t0 = Date.now();
-    const since = (): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
-    await old.stop();
-    const stopped = since();
-    const survivors = ensemble.servers.filter((s) => s !== old);
-    const newLeader = await waitFor(
-      'a new leader',
-      async () => {
-        for (const s of survivors)
-          if ((await s.srvr().catch(() => undefined))?.get('Mode') === 'leader') return s;
-        return undefined;
+  const hbNodes = new Map<number, HeartbeatNode>();
+  const hb = (s: ZkServer): HeartbeatNode => {
+    if (!hbNodes.has(s.id))
+      hbNodes.set(s.id, {
+        name: `server ${s.id}`,
+        get exporter() {
+          return exporterOf(s);
+        },
+        record: () => heartbeatOn(s),
+        writerId: () => Promise.resolve(String(s.id)),
+      });
+    return hbNodes.get(s.id)!;
+  };
+  const lagOfDelayed = async (): Promise<number> =>
+    value(await exporterOf(ensemble.delayed).scrape(), 'datastore_shard_replication_lag_seconds', SHARD);
+  let delayOn = false;
+  const harness: HeartbeatHarness = {
+    datastore: 'zookeeper',
+    delayS: DELAY_S,
+    shard: () => SHARD,
+    // No heartbeat line at all on a follower: not even a write attempted.
+    replicaLogsNever: /heartbeat write/,
+    primary: () => hb(leader),
+    inSync: () => (delayOn ? [direct] : [direct, ensemble.delayed]).map(hb),
+    delayed: () => hb(ensemble.delayed),
+    nodes: () => ensemble.servers.map(hb),
+    startLoad: () => startLoad(leader.clientPort),
+    delay: {
+      on: () => {
+        ensemble.proxy.delayMs = DELAY_S * 1000;
+        delayOn = true;
+        return Promise.resolve();
       },
-      30000,
-      100,
-    );
-    await waitFor(
-      'heartbeat written by the new leader',
-      async () => {
-        const session = await ZkSession.open(newLeader.clientPort);
-        try {
-          return (
-            (JSON.parse(await session.getData(HEARTBEAT_PATH)) as { w: string }).w === String(newLeader.id)
+      off: async () => {
+        ensemble.proxy.delayMs = 0;
+        delayOn = false;
+        await waitFor('lag back below 1 s', async () => (await lagOfDelayed()) < 1, DELAY_S * 1000 + 5000);
+      },
+    },
+    whilePaused: async (node) => {
+      // Still a follower: syncLimit (20 s here) is what bounds a ZooKeeper follower's lag.
+      expect(roleOf(await node.exporter.scrape(), CLUSTER)).toBe('secondary');
+    },
+    pause: () => {
+      ensemble.proxy.pause();
+      return Promise.resolve({
+        node: hb(ensemble.delayed),
+        resume: () => {
+          ensemble.proxy.resume();
+          return Promise.resolve({ node: hb(ensemble.delayed), below: 1, withinMs: 10000 });
+        },
+      });
+    },
+    failover: async () => {
+      const old = leader;
+      const t0 = Date.now();
+      await old.stop();
+      const stopped = (Date.now() - t0) / 1000;
+      const survivors = ensemble.servers.filter((s) => s !== old);
+      const newLeader = await waitFor(
+        'a new leader',
+        async () => {
+          for (const s of survivors)
+            if ((await s.srvr().catch(() => undefined))?.get('Mode') === 'leader') return s;
+          return undefined;
+        },
+        30000,
+        100,
+      );
+      console.log(
+        `zookeeper failover: leader stopped in ${stopped.toFixed(1)} s, new leader elected at ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
+      const other = survivors.find((s) => s !== newLeader)!;
+      return {
+        promoted: hb(newLeader),
+        writesWithinMs: 30000,
+        follower: { node: hb(other), below: 1, withinMs: 20000 },
+      };
+    },
+  };
+
+  describeHeartbeatConformance(harness, {
+    // After the scenarios' client writes (a last operation exists), before the failover.
+    beforeFailover: () => {
+      test('heartbeats are not user activity, with or without --heartbeat: last-op, writes and reads stay put; a user write moves them on all three', async () => {
+        const all = ensemble.servers;
+        // Each server, as seen by its heartbeat exporter and by the one without --heartbeat.
+        const both = all.flatMap((s) => [exporterOf(s), plain.get(s.id)!]);
+        const versionBefore = await readVersion(leader);
+        await Promise.all(both.map((e) => e.nextCollections(2)));
+        const before = await Promise.all(both.map((e) => e.scrape()));
+        await sleep(4000);
+        await Promise.all(both.map((e) => e.nextCollections(1)));
+        const after = await Promise.all(both.map((e) => e.scrape()));
+        // (read outside the window: the test's own session open and close are transactions)
+        expect((await readVersion(leader)) - versionBefore).toBeGreaterThanOrEqual(6);
+        for (const [i, a] of after.entries()) {
+          const b = before[i]!;
+          // The zxid moved with every heartbeat...
+          expect(value(a, 'datastore_shard_commit_offset', SHARD)).toBeGreaterThan(
+            value(b, 'datastore_shard_commit_offset', SHARD),
           );
+          // ...but those were an exporter's own writes and reads, whichever exporter looks.
+          const lastOp = find(b, 'datastore_shard_last_operation_timestamp_seconds', SHARD)[0]?.value;
+          expect(find(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD)[0]?.value).toBe(lastOp);
+          expect(value(a, 'datastore_writes_total')).toBe(value(b, 'datastore_writes_total'));
+          expect(value(a, 'datastore_reads_total')).toBe(value(b, 'datastore_reads_total'));
+        }
+        const t0 = Date.now() / 1000;
+        // The test session's own open/close are transactions too: they land before/after the write.
+        const session = await ZkSession.open(leader.clientPort);
+        try {
+          await session.create('/user-data', 'x');
         } finally {
           await session.close();
         }
-      },
-      30000,
-      250,
-    );
-    const written = since();
-    const other = survivors.find((s) => s !== newLeader)!;
-    await waitFor(
-      'the remaining follower reports a small lag again',
-      async () => {
-        const s = await exporterOf(other).scrape();
-        return (
-          roleOf(s, CLUSTER) === 'secondary' &&
-          find(s, 'datastore_shard_replication_lag_seconds', SHARD)[0]!.value < 1
-        );
-      },
-      20000,
-    );
-    console.log(
-      `zookeeper heartbeat failover: leader stopped at ${stopped}, new leader's heartbeat at ${written}, follower lag < 1 s again at ${since()}`,
-    );
-    expect(
-      find(await exporterOf(newLeader).scrape(), 'datastore_shard_replication_lag_seconds'),
-    ).toHaveLength(0);
+        await Promise.all(both.map((e) => e.nextCollections(2)));
+        for (const [i, e] of both.entries()) {
+          const a = await e.scrape();
+          expect(value(a, 'datastore_shard_last_operation_timestamp_seconds', SHARD)).toBeGreaterThanOrEqual(
+            Math.floor(t0),
+          );
+          expect(value(a, 'datastore_writes_total')).toBe(value(before[i]!, 'datastore_writes_total') + 1);
+        }
+      });
+
+      test('without --heartbeat: no session (a session is a transaction), no heartbeat time, no lag', async () => {
+        for (const e of plain.values()) {
+          const s = await e.scrape();
+          expect(find(s, 'datastore_shard_heartbeat_timestamp_seconds')).toHaveLength(0);
+          expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+          expect(e.logs.join('\n')).not.toMatch(/heartbeat session/);
+        }
+      });
+    },
   });
 });
 
