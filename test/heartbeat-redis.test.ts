@@ -137,57 +137,62 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
     },
   };
 
-  test('heartbeats are not client activity, with or without --heartbeat: writes_total, reads_total and last-op stay still; a client write moves them', async () => {
-    const all = [...exporters, ...plain];
-    const counters = async (e: TestExporter) => {
-      const s = await e.scrape();
-      return {
-        writes: value(s, 'datastore_writes_total'),
-        reads: value(s, 'datastore_reads_total'),
-        lastOp: find(s, 'datastore_shard_last_operation_timestamp_seconds')[0]?.value,
-      };
-    };
-    // Let earlier client writes reach the delayed replica first.
-    await sleep((DELAY_S + 1) * 1000);
-    await Promise.all(all.map((e) => e.nextCollections(1)));
-    const before = await Promise.all(all.map(counters));
-    await sleep(6000); // ~12 heartbeats written, replicated and read, ~6 collections of each exporter
-    await Promise.all(all.map((e) => e.nextCollections(1)));
-    const idle = await Promise.all(all.map(counters));
-    expect(idle).toEqual(before);
-    // The heartbeat traffic was there all along: SETs on every node, SUBSTR reads by all six exporters.
-    const substrCalls = Number(
-      /calls=(\d+)/.exec(delayed.info('commandstats').get('cmdstat_substr') ?? '')?.[1],
-    );
-    expect(substrCalls).toBeGreaterThan(10);
-    primary.cli('SET', 'client-write', '1');
-    await sleep((DELAY_S + 1) * 1000);
-    await Promise.all(all.map((e) => e.nextCollections(1)));
-    const after = await Promise.all(all.map(counters));
-    for (let i = 0; i < all.length; i++) {
-      expect(after[i]!.writes).toBe(before[i]!.writes + 1);
-      expect(after[i]!.reads).toBe(before[i]!.reads);
-      expect(after[i]!.lastOp).toBeGreaterThan(before[i]!.lastOp ?? 0);
-    }
-  }, 40000);
+  describeHeartbeatConformance(harness, {
+    // In their original place: after the scenarios' client writes, before the failover.
+    beforeFailover: () => {
+      test('heartbeats are not client activity, with or without --heartbeat: writes_total, reads_total and last-op stay still; a client write moves them', async () => {
+        const all = [...exporters, ...plain];
+        const counters = async (e: TestExporter) => {
+          const s = await e.scrape();
+          return {
+            writes: value(s, 'datastore_writes_total'),
+            reads: value(s, 'datastore_reads_total'),
+            lastOp: find(s, 'datastore_shard_last_operation_timestamp_seconds')[0]?.value,
+          };
+        };
+        // Let earlier client writes reach the delayed replica first.
+        await sleep((DELAY_S + 1) * 1000);
+        await Promise.all(all.map((e) => e.nextCollections(1)));
+        const before = await Promise.all(all.map(counters));
+        await sleep(6000); // ~12 heartbeats written, replicated and read, ~6 collections of each exporter
+        await Promise.all(all.map((e) => e.nextCollections(1)));
+        const idle = await Promise.all(all.map(counters));
+        expect(idle).toEqual(before);
+        // The heartbeat traffic was there all along: SETs on every node, SUBSTR reads by all six exporters.
+        const substrCalls = Number(
+          /calls=(\d+)/.exec(delayed.info('commandstats').get('cmdstat_substr') ?? '')?.[1],
+        );
+        expect(substrCalls).toBeGreaterThan(10);
+        primary.cli('SET', 'client-write', '1');
+        await sleep((DELAY_S + 1) * 1000);
+        await Promise.all(all.map((e) => e.nextCollections(1)));
+        const after = await Promise.all(all.map(counters));
+        for (let i = 0; i < all.length; i++) {
+          expect(after[i]!.writes).toBe(before[i]!.writes + 1);
+          expect(after[i]!.reads).toBe(before[i]!.reads);
+          expect(after[i]!.lastOp).toBeGreaterThan(before[i]!.lastOp ?? 0);
+        }
+      }, 40000);
 
-  test('without --heartbeat: no heartbeat time and no heartbeat lag; a replica’s link to its primary is no client', async () => {
-    await Promise.all(plain.map((e) => e.nextCollections(1)));
-    for (const [i, node] of [primary, direct, delayed].entries()) {
-      const s = await plain[i]!.scrape();
-      expect(find(s, 'datastore_shard_heartbeat_timestamp_seconds')).toHaveLength(0);
-      // Default mode knows no lag of a replica whose link is up (docs/redis.md).
-      expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
-      // Clients: every connection but replication links (a replica's to its primary, M; a primary's
-      // replicas, S) and this exporter's own; the heartbeat exporter's is a client like any other.
-      const clients = node
-        .cli('CLIENT', 'LIST')
-        .split('\n')
-        .filter((l) => !/ flags=[^ ]*[MS]/.test(l) && !/ cmd=client\|list /.test(l));
-      expect(value(s, 'datastore_clients_connected')).toBe(clients.length - 1);
-    }
-    // The replicas' CLIENT LIST has the link to the primary, which connected_clients counts.
-    expect(delayed.cli('CLIENT', 'LIST')).toMatch(/ flags=M /);
+      test('without --heartbeat: no heartbeat time and no heartbeat lag; a replica’s link to its primary is no client', async () => {
+        await Promise.all(plain.map((e) => e.nextCollections(1)));
+        for (const [i, node] of [primary, direct, delayed].entries()) {
+          const s = await plain[i]!.scrape();
+          expect(find(s, 'datastore_shard_heartbeat_timestamp_seconds')).toHaveLength(0);
+          // Default mode knows no lag of a replica whose link is up (docs/redis.md).
+          expect(find(s, 'datastore_shard_replication_lag_seconds')).toHaveLength(0);
+          // Clients: every connection but replication links (a replica's to its primary, M; a primary's
+          // replicas, S) and this exporter's own; the heartbeat exporter's is a client like any other.
+          const clients = node
+            .cli('CLIENT', 'LIST')
+            .split('\n')
+            .filter((l) => !/ flags=[^ ]*[MS]/.test(l) && !/ cmd=client\|list /.test(l));
+          expect(value(s, 'datastore_clients_connected')).toBe(clients.length - 1);
+        }
+        // The replicas' CLIENT LIST has the link to the primary, which connected_clients counts.
+        expect(delayed.cli('CLIENT', 'LIST')).toMatch(/ flags=M /);
+      });
+    },
   });
 
   test('the heartbeat privileges in docs/redis.md are enough: an ACL user limited to the heartbeat keys', async () => {
@@ -233,6 +238,4 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
       /--heartbeat is not supported by the kafka driver/,
     );
   });
-
-  describeHeartbeatConformance(harness);
 });
