@@ -9,7 +9,8 @@ import type { Connection } from 'mysql2/promise';
 import { MysqlDriver } from '../src/drivers/mysql/driver';
 import { parseTarget } from '../src/core/target';
 import { startTestExporter, type TestExporter } from './support/exporter';
-import { MODEL_METRICS, find, roleOf, value, type Sample } from './support/metrics-text';
+import { testServerHung, testServerStopped } from './support/outage-conformance';
+import { find, roleOf, value, type Sample } from './support/metrics-text';
 import { requireBinary, sleep, waitFor } from './support/processes';
 import {
   EXPORTER_GRANT,
@@ -362,41 +363,26 @@ describe('mariadb primary, GTID replica and delayed replica', () => {
     expect(value(await scrape(replica), OFFSET, { shard_id: SHARD })).toBe(before + 1);
   });
 
-  test('hung server (SIGSTOP): the collection times out and /metrics still answers at once', async () => {
-    delayed.process.pause();
-    try {
-      await waitFor('datastore_up 0', async () => value(await scrape(delayed), 'datastore_up') === 0, 10000);
-      const started = Date.now();
-      const s = await scrape(delayed);
-      expect(Date.now() - started).toBeLessThan(500);
-      expect(find(s, 'datastore_shard_role')).toHaveLength(0);
-      expect(exp(delayed).logs.some((l) => /timed out after 800 ms/.test(l))).toBe(true);
-    } finally {
-      delayed.process.resume();
-    }
-    await waitFor(
-      'datastore_up 1 after SIGCONT',
-      async () => value(await scrape(delayed), 'datastore_up') === 1,
-      5000,
-    );
+  testServerHung({
+    what: 'the delayed replica',
+    exporter: () => exp(delayed),
+    pause: () => Promise.resolve(delayed.process.pause()),
+    resume: () => Promise.resolve(delayed.process.resume()),
+    downWithinMs: 10000,
+    upWithinMs: 5000,
   });
 
-  test('killed server: datastore_up 0 and no model series; restarted: recovers without an exporter restart', async () => {
-    await primary.kill();
-    await waitFor('datastore_up 0', async () => value(await scrape(primary), 'datastore_up') === 0, 10000);
-    const s = await scrape(primary);
-    for (const name of MODEL_METRICS) expect([name, find(s, name).length]).toEqual([name, 0]);
-    expect(value(s, 'datastore_exporter_collect_errors_total')).toBeGreaterThan(0);
-    expect(exp(primary).logs.some((l) => /level=warn msg="collection failed"/.test(l))).toBe(true);
-
-    await primary.restart();
-    await waitFor(
-      'datastore_up 1',
-      async () => value(await scrape(primary), 'datastore_up') === 1,
-      5000,
-      100,
-    );
-    expect(roleOf(await scrape(primary), SHARD)).toBe('primary');
+  testServerStopped({
+    what: 'the primary',
+    how: 'killed',
+    exporter: () => exp(primary),
+    stop: () => primary.kill(),
+    downWithinMs: 10000,
+    restart: () => primary.restart(),
+    upWithinMs: 5000,
+    afterRecovery: async () => {
+      expect(roleOf(await scrape(primary), SHARD)).toBe('primary');
+    },
   });
 
   test('a user without SLAVE MONITOR fails loudly instead of reporting a wrong role', async () => {

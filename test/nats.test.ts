@@ -7,7 +7,8 @@ import { AckPolicy, Empty, type JetStreamManager, type NatsConnection } from 'na
 import { natsShards, parseJsz, parseVarz, raftRole } from '../src/drivers/nats/parse';
 import { SumOfAdvances } from '../src/drivers/nats/counters';
 import { startTestExporter, type TestExporter } from './support/exporter';
-import { find, MODEL_METRICS, roleOf, value, type Sample } from './support/metrics-text';
+import { testServerHung, testServerStopped } from './support/outage-conformance';
+import { find, roleOf, value, type Sample } from './support/metrics-text';
 import { startNatsCluster, type NatsCluster, type NatsServer } from './support/nats';
 import { requireBinary, waitFor } from './support/processes';
 
@@ -290,71 +291,65 @@ describe('NATS JetStream 3-server cluster (real nats-server 2.9)', () => {
     );
   });
 
-  test('the stream leader stopped: datastore_up 0 and no model series there; the others elect one primary; restart recovers', async () => {
-    const victim = indexOf((await streamInfo('ORDERS')).leader);
-    const others = servers.flatMap((_, j) => (j === victim ? [] : [j]));
-    await servers[victim]!.process.stop(5000);
-    await waitFor(
-      'datastore_up 0',
-      async () => value(await exporters[victim]!.scrape(), 'datastore_up') === 0,
-      5000,
-    );
-    const down = await exporters[victim]!.scrape();
-    for (const name of MODEL_METRICS) expect(find(down, name)).toHaveLength(0);
-
-    const newLeader = await waitFor(
-      'a new stream leader among the survivors',
-      async () => {
-        const leader = indexOf((await streamInfo('ORDERS')).leader);
-        return leader >= 0 && leader !== victim ? leader + 1 : undefined;
-      },
-      20000,
-      200,
-    ).then((n) => n - 1);
-    // Then within one interval (1 s; allow the collections in flight to finish).
-    await waitFor(
-      'one primary of $G/ORDERS among the survivors: the new leader',
-      async () => {
-        const scrapes = await Promise.all(others.map((j) => exporters[j]!.scrape()));
-        return others[onlyPrimary(scrapes, '$G/ORDERS')] === newLeader;
-      },
-      2500,
-      50,
-    );
-
-    await servers[victim]!.restart();
-    await exporters[victim]!.waitUp(10000);
-    await waitFor(
-      'one primary among all three again, the restarted server in its role',
-      async () => {
-        const leader = (await streamInfo('ORDERS')).leader;
-        const scrapes = await scrapeAll();
-        return (
-          onlyPrimary(scrapes, '$G/ORDERS') === indexOf(leader) &&
-          roleOf(scrapes[victim]!, '$G/ORDERS') !== undefined
-        );
-      },
-      20000,
-      200,
-    );
+  let victim = -1;
+  testServerStopped({
+    what: 'the stream leader',
+    exporter: () => exporters[victim]!,
+    stop: async () => {
+      victim = indexOf((await streamInfo('ORDERS')).leader);
+      await servers[victim]!.process.stop(5000);
+    },
+    downWithinMs: 5000,
+    whileDown: async () => {
+      const others = servers.flatMap((_, j) => (j === victim ? [] : [j]));
+      const newLeader = await waitFor(
+        'a new stream leader among the survivors',
+        async () => {
+          const leader = indexOf((await streamInfo('ORDERS')).leader);
+          return leader >= 0 && leader !== victim ? leader + 1 : undefined;
+        },
+        20000,
+        200,
+      ).then((n) => n - 1);
+      // Then within one interval (1 s; allow the collections in flight to finish).
+      await waitFor(
+        'one primary of $G/ORDERS among the survivors: the new leader',
+        async () => {
+          const scrapes = await Promise.all(others.map((j) => exporters[j]!.scrape()));
+          return others[onlyPrimary(scrapes, '$G/ORDERS')] === newLeader;
+        },
+        2500,
+        50,
+      );
+    },
+    restart: () => servers[victim]!.restart(),
+    upWithinMs: 10000,
+    afterRecovery: async () => {
+      await waitFor(
+        'one primary among all three again, the restarted server in its role',
+        async () => {
+          const leader = (await streamInfo('ORDERS')).leader;
+          const scrapes = await scrapeAll();
+          return (
+            onlyPrimary(scrapes, '$G/ORDERS') === indexOf(leader) &&
+            roleOf(scrapes[victim]!, '$G/ORDERS') !== undefined
+          );
+        },
+        20000,
+        200,
+      );
+    },
   });
 
-  test('a hung server (SIGSTOP): datastore_up 0 and no model series within the deadline; SIGCONT recovers', async () => {
-    const hung = 2;
-    servers[hung]!.process.pause();
-    try {
-      await waitFor(
-        'datastore_up 0',
-        async () => value(await exporters[hung]!.scrape(), 'datastore_up') === 0,
-        5000,
-      );
-      const down = await exporters[hung]!.scrape();
-      for (const name of MODEL_METRICS) expect(find(down, name)).toHaveLength(0);
-      expect(exporters[hung]!.collector.state.lastError).toMatch(/timed out|collection/);
-    } finally {
-      servers[hung]!.process.resume();
-    }
-    await exporters[hung]!.waitUp(15000);
+  const hung = 2;
+  testServerHung({
+    what: 'a server',
+    exporter: () => exporters[hung]!,
+    pause: () => Promise.resolve(servers[hung]!.process.pause()),
+    resume: () => Promise.resolve(servers[hung]!.process.resume()),
+    timeoutSays: { in: 'lastError', pattern: /timed out|collection/ },
+    downWithinMs: 5000,
+    upWithinMs: 15000,
   });
 
   test('promtool check metrics passes on the real output of every server', async () => {

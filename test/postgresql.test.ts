@@ -16,7 +16,8 @@ import { clientConfig } from '../src/drivers/postgresql/connection';
 import { STATUS_QUERY } from '../src/drivers/postgresql/status';
 import { parseTarget } from '../src/core/target';
 import { startTestExporter, type TestExporter } from './support/exporter';
-import { MODEL_METRICS, find, roleOf, value, type Sample } from './support/metrics-text';
+import { testServerHung, testServerStopped } from './support/outage-conformance';
+import { find, roleOf, value, type Sample } from './support/metrics-text';
 import {
   startPgCluster,
   steadyWrites,
@@ -426,58 +427,55 @@ describe('postgresql primary, streaming standby and delayed standby', () => {
     }
   });
 
-  test('hung server (SIGSTOP): the collection is abandoned at the deadline, nothing stays queued', async () => {
-    const node = delayed;
-    const e = exporterFor(node);
-    const backend = numberFrom(
-      node,
-      `SELECT pid FROM pg_stat_activity WHERE application_name = 'datastore-exporter'`,
-    );
-    process.kill(node.process.pid, 'SIGSTOP');
-    process.kill(backend, 'SIGSTOP');
-    try {
-      await waitFor('datastore_up 0', async () => value(await e.scrape(), 'datastore_up') === 0, 10000);
-      const started = Date.now();
-      const s = await e.scrape();
-      expect(Date.now() - started).toBeLessThan(500);
-      for (const name of MODEL_METRICS) expect(find(s, name)).toHaveLength(0);
-      expect(e.logs.some((l) => /timed out after 800 ms/.test(l))).toBe(true);
-      // Reconnects meanwhile hit a postmaster that never answers: they time out as well.
-      await e.nextCollections(2);
-    } finally {
+  let backend = 0;
+  testServerHung({
+    what: 'a standby and its exporter session',
+    exporter: () => exporterFor(delayed),
+    pause: () => {
+      backend = numberFrom(
+        delayed,
+        `SELECT pid FROM pg_stat_activity WHERE application_name = 'datastore-exporter'`,
+      );
+      process.kill(delayed.process.pid, 'SIGSTOP');
+      process.kill(backend, 'SIGSTOP');
+      return Promise.resolve();
+    },
+    // Reconnects meanwhile hit a postmaster that never answers: they time out as well.
+    whileDown: () => exporterFor(delayed).nextCollections(2),
+    resume: () => {
       process.kill(backend, 'SIGCONT');
-      process.kill(node.process.pid, 'SIGCONT');
-    }
-    await waitFor(
-      'datastore_up 1 after SIGCONT',
-      async () => value(await e.scrape(), 'datastore_up') === 1,
-      10000,
-    );
-    // The abandoned session and any half-made connections are gone: one exporter session remains.
-    await waitFor(
-      'one exporter session',
-      () =>
-        node.psql(`SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datastore-exporter'`) ===
-        '1',
-      10000,
-    );
+      process.kill(delayed.process.pid, 'SIGCONT');
+      return Promise.resolve();
+    },
+    downWithinMs: 10000,
+    upWithinMs: 10000,
+    afterRecovery: async () => {
+      // The abandoned session and any half-made connections are gone: one exporter session remains.
+      await waitFor(
+        'one exporter session',
+        () =>
+          delayed.psql(
+            `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datastore-exporter'`,
+          ) === '1',
+        10000,
+      );
+    },
   });
 
-  test('killed primary: datastore_up 0 and no model series; restarted: recovers without an exporter restart', async () => {
-    const e = exporterFor(primary);
-    await primary.kill();
-    await waitFor('datastore_up 0', async () => value(await e.scrape(), 'datastore_up') === 0, 10000);
-    const s = await e.scrape();
-    for (const name of MODEL_METRICS) expect(find(s, name)).toHaveLength(0);
-    expect(value(s, 'datastore_exporter_collect_errors_total')).toBeGreaterThan(0);
-    expect(e.logs.some((l) => /level=warn msg="collection failed"/.test(l))).toBe(true);
-
-    await primary.restart();
-    await waitFor('datastore_up 1', async () => value(await e.scrape(), 'datastore_up') === 1, 8000);
-    const after = await e.scrape();
-    expect(roleOf(after, systemId)).toBe('primary');
-    promtoolCheck(await e.scrapeText());
-    await waitStreaming(standby);
+  testServerStopped({
+    what: 'the primary',
+    how: 'killed',
+    exporter: () => exporterFor(primary),
+    stop: () => primary.kill(),
+    downWithinMs: 10000,
+    restart: () => primary.restart(),
+    upWithinMs: 8000,
+    afterRecovery: async () => {
+      const e = exporterFor(primary);
+      expect(roleOf(await e.scrape(), systemId)).toBe('primary');
+      promtoolCheck(await e.scrapeText());
+      await waitStreaming(standby);
+    },
   });
 
   test('promotion (pg_promote) flips the role within one interval; then last-op is the commit timestamp', async () => {

@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { startTestExporter, type TestExporter } from './support/exporter';
-import { MODEL_METRICS, find, parseExposition, roleOf, value } from './support/metrics-text';
+import { testServerHung, testServerStopped } from './support/outage-conformance';
+import { find, parseExposition, roleOf, value } from './support/metrics-text';
 import { promtoolCheckMetrics } from './support/promtool';
 import { freePort, tempDir, waitFor } from './support/processes';
 import { startRedis, startRedisPair, type RedisNode } from './support/redis';
@@ -190,41 +191,27 @@ describe('redis standalone', () => {
     expect(r.status).toBe(0);
   });
 
-  test('killed server: datastore_up 0 and no model series; restart recovers without restarting the exporter', async () => {
-    await node.process.kill();
-    await waitFor('datastore_up 0', async () => value(await exporter.scrape(), 'datastore_up') === 0, 10000);
-    const s = await exporter.scrape();
-    for (const name of MODEL_METRICS) expect(find(s, name)).toHaveLength(0);
-    expect(value(s, 'datastore_exporter_collect_errors_total')).toBeGreaterThan(0);
-    expect(exporter.logs.some((l) => /level=warn msg="collection failed"/.test(l))).toBe(true);
-
-    await node.restart();
+  testServerStopped({
+    what: 'the server',
+    how: 'killed',
+    exporter: () => exporter,
+    stop: () => node.process.kill(),
+    downWithinMs: 10000,
+    restart: () => node.restart(),
     // Recovery within one interval of the restart (plus the collection itself).
-    await waitFor('datastore_up 1', async () => value(await exporter.scrape(), 'datastore_up') === 1, 3000);
-    expect(roleOf(await exporter.scrape(), 'default')).toBe('primary');
+    upWithinMs: 3000,
+    afterRecovery: async () => {
+      expect(roleOf(await exporter.scrape(), 'default')).toBe('primary');
+    },
   });
 
-  test('hung server (SIGSTOP): the collection times out and /metrics still answers at once', async () => {
-    node.process.pause();
-    try {
-      await waitFor(
-        'datastore_up 0',
-        async () => value(await exporter.scrape(), 'datastore_up') === 0,
-        10000,
-      );
-      const started = Date.now();
-      const s = await exporter.scrape();
-      expect(Date.now() - started).toBeLessThan(500);
-      expect(find(s, 'datastore_shard_role')).toHaveLength(0);
-      expect(exporter.logs.some((l) => /timed out after 800 ms/.test(l))).toBe(true);
-    } finally {
-      node.process.resume();
-    }
-    await waitFor(
-      'datastore_up 1 after SIGCONT',
-      async () => value(await exporter.scrape(), 'datastore_up') === 1,
-      5000,
-    );
+  testServerHung({
+    what: 'the server',
+    exporter: () => exporter,
+    pause: () => Promise.resolve(node.process.pause()),
+    resume: () => Promise.resolve(node.process.resume()),
+    downWithinMs: 10000,
+    upWithinMs: 5000,
   });
 });
 
