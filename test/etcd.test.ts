@@ -19,7 +19,8 @@ import {
   type EtcdMember,
 } from './support/etcd';
 import { startTestExporter, type TestExporter } from './support/exporter';
-import { MODEL_METRICS, find, roleOf, value, type Sample } from './support/metrics-text';
+import { testServerHung, testServerStopped } from './support/outage-conformance';
+import { find, roleOf, value, type Sample } from './support/metrics-text';
 import { requireBinary, tempDir, waitFor } from './support/processes';
 import { createDriver } from '../src/drivers/etcd/driver';
 import {
@@ -394,50 +395,62 @@ describe('etcd 3-member cluster (real etcd 3.4)', () => {
     }
   });
 
-  test('a member down (the leader, killed): datastore_up 0 and no model series; the others keep one primary; restart recovers', async () => {
-    const victim = cluster.leader();
-    const i = members.indexOf(victim);
-    const others = members.flatMap((m, j) => (m === victim ? [] : [j]));
-    await victim.process.kill();
+  let hung: EtcdMember;
+  testServerHung({
+    what: 'a follower member',
+    exporter: () => exporters[members.indexOf(hung)]!,
+    pause: () => {
+      hung = members.find((m) => m !== cluster.leader())!;
+      hung.process.pause();
+      return Promise.resolve();
+    },
+    resume: () => Promise.resolve(hung.process.resume()),
+    downWithinMs: 10000,
+    upWithinMs: 10000,
+  });
 
-    await waitFor(
-      'datastore_up 0',
-      async () => value(await exporters[i]!.scrape(), 'datastore_up') === 0,
-      5000,
-    );
-    const down = await exporters[i]!.scrape();
-    for (const name of MODEL_METRICS) expect(find(down, name)).toHaveLength(0);
-
-    // The two survivors elect a leader (election timeout 1 s) and report exactly one primary.
-    await waitFor(
-      'one primary among the survivors',
-      async () => {
-        const scrapes = await Promise.all(others.map((j) => exporters[j]!.scrape()));
-        return scrapes.every((s) => value(s, 'datastore_up') === 1) && onlyPrimary(scrapes, clusterId) >= 0;
-      },
-      15000,
-      100,
-    );
-    await waitFor('etcdctl agrees on a new leader', () => cluster.leader() !== victim, 5000);
-
-    await victim.restart();
-    await waitFor(
-      'datastore_up 1 after restart',
-      async () => value(await exporters[i]!.scrape(), 'datastore_up') === 1,
-      5000,
-    );
-    await waitFor(
-      'one primary among all three, the restarted member a secondary',
-      async () => {
-        const scrapes = await scrapeAll();
-        return (
-          onlyPrimary(scrapes, clusterId) === members.indexOf(cluster.leader()) &&
-          roleOf(scrapes[i]!, clusterId) === (cluster.leader() === victim ? 'primary' : 'secondary')
-        );
-      },
-      5000,
-      100,
-    );
+  let victim: EtcdMember;
+  const victimExporter = (): TestExporter => exporters[members.indexOf(victim)]!;
+  testServerStopped({
+    what: 'a member (the leader)',
+    how: 'killed',
+    exporter: victimExporter,
+    stop: async () => {
+      victim = cluster.leader();
+      await victim.process.kill();
+    },
+    downWithinMs: 5000,
+    whileDown: async () => {
+      const others = members.flatMap((m, j) => (m === victim ? [] : [j]));
+      // The two survivors elect a leader (election timeout 1 s) and report exactly one primary.
+      await waitFor(
+        'one primary among the survivors',
+        async () => {
+          const scrapes = await Promise.all(others.map((j) => exporters[j]!.scrape()));
+          return scrapes.every((s) => value(s, 'datastore_up') === 1) && onlyPrimary(scrapes, clusterId) >= 0;
+        },
+        15000,
+        100,
+      );
+      await waitFor('etcdctl agrees on a new leader', () => cluster.leader() !== victim, 5000);
+    },
+    restart: () => victim.restart(),
+    upWithinMs: 5000,
+    afterRecovery: async () => {
+      const i = members.indexOf(victim);
+      await waitFor(
+        'one primary among all three, the restarted member a secondary',
+        async () => {
+          const scrapes = await scrapeAll();
+          return (
+            onlyPrimary(scrapes, clusterId) === members.indexOf(cluster.leader()) &&
+            roleOf(scrapes[i]!, clusterId) === (cluster.leader() === victim ? 'primary' : 'secondary')
+          );
+        },
+        5000,
+        100,
+      );
+    },
   });
 
   test('auth: the user and password-file password authenticate; a wrong password fails clearly', async () => {

@@ -14,7 +14,8 @@ import {
   rabbitShards,
 } from '../src/drivers/rabbitmq/parse';
 import { startTestExporter, type TestExporter } from './support/exporter';
-import { find, MODEL_METRICS, roleOf, value, type Sample } from './support/metrics-text';
+import { testServerHung, testServerStopped } from './support/outage-conformance';
+import { find, roleOf, value, type Sample } from './support/metrics-text';
 import { requireBinary, tempDir, waitFor } from './support/processes';
 import { raftStates, startRabbitCluster, type RabbitCluster, type RabbitNode } from './support/rabbitmq';
 
@@ -218,20 +219,18 @@ describe('RabbitMQ 3-node cluster, quorum queues (real rabbitmq-server 3.10)', (
     );
   });
 
-  test('the leader node stopped: datastore_up 0 and no model series there; the survivors report the new leader; restart recovers', async () => {
-    const victim = await leaderIndex(nodes[0]!);
-    const survivor = nodes.find((_, i) => i !== victim)!;
-    const others = nodes.flatMap((_, i) => (i === victim ? [] : [i]));
-    await nodes[victim]!.process.stop(15000);
-    try {
-      await waitFor(
-        'datastore_up 0',
-        async () => value(await exporters[victim]!.scrape(), 'datastore_up') === 0,
-        5000,
-      );
-      const down = await exporters[victim]!.scrape();
-      for (const name of MODEL_METRICS) expect(find(down, name)).toHaveLength(0);
-
+  let victim = -1;
+  testServerStopped({
+    what: 'the leader node',
+    exporter: () => exporters[victim]!,
+    stop: async () => {
+      victim = await leaderIndex(nodes[0]!);
+      await nodes[victim]!.process.stop(15000);
+    },
+    downWithinMs: 5000,
+    whileDown: async () => {
+      const survivor = nodes.find((_, i) => i !== victim)!;
+      const others = nodes.flatMap((_, i) => (i === victim ? [] : [i]));
       const newLeader = await waitFor(
         'a survivor whose own raft state is leader',
         async () => {
@@ -251,47 +250,50 @@ describe('RabbitMQ 3-node cluster, quorum queues (real rabbitmq-server 3.10)', (
         2500,
         50,
       );
-    } finally {
-      await nodes[victim]!.restart();
-    }
-    await exporters[victim]!.waitUp(20000);
-    await waitFor(
-      'one primary among all three again, the restarted node a member',
-      async () => {
-        const leader = await leaderIndex(nodes[0]!);
-        const scrapes = await scrapeAll();
-        return onlyPrimary(scrapes) === leader && roleOf(scrapes[victim]!, SHARD) !== undefined;
-      },
-      30000,
-      250,
-    );
+    },
+    restart: () => nodes[victim]!.restart(),
+    upWithinMs: 20000,
+    afterRecovery: async () => {
+      await waitFor(
+        'one primary among all three again, the restarted node a member',
+        async () => {
+          const leader = await leaderIndex(nodes[0]!);
+          const scrapes = await scrapeAll();
+          return onlyPrimary(scrapes) === leader && roleOf(scrapes[victim]!, SHARD) !== undefined;
+        },
+        30000,
+        250,
+      );
+    },
   });
 
-  test('a hung follower node (SIGSTOP): datastore_up 0 and no model series there; the others stay up; SIGCONT recovers', async () => {
-    const leader = await leaderIndex(nodes[0]!);
-    const hung = nodes.findIndex((_, i) => i !== leader);
-    const others = nodes.flatMap((_, i) => (i === hung ? [] : [i]));
-    nodes[hung]!.process.pause();
-    try {
-      await waitFor(
-        'datastore_up 0',
-        async () => value(await exporters[hung]!.scrape(), 'datastore_up') === 0,
-        5000,
-      );
-      for (const name of MODEL_METRICS) expect(find(await exporters[hung]!.scrape(), name)).toHaveLength(0);
+  let hung = -1;
+  testServerHung({
+    what: 'a follower node',
+    exporter: () => exporters[hung]!,
+    pause: async () => {
+      const leader = await leaderIndex(nodes[0]!);
+      hung = nodes.findIndex((_, i) => i !== leader);
+      nodes[hung]!.process.pause();
+    },
+    whileDown: async () => {
+      const others = nodes.flatMap((_, i) => (i === hung ? [] : [i]));
       await Promise.all(others.map((i) => exporters[i]!.nextCollections(2)));
       // The node-local data keeps the others up, whatever the management API does meanwhile.
       for (const i of others) expect(value(await exporters[i]!.scrape(), 'datastore_up')).toBe(1);
-    } finally {
-      nodes[hung]!.process.resume();
-    }
-    await exporters[hung]!.waitUp(15000);
-    await waitFor(
-      'one primary again',
-      async () => onlyPrimary(await scrapeAll()) === (await leaderIndex(nodes[0]!)),
-      20000,
-      250,
-    );
+    },
+    resume: () => Promise.resolve(nodes[hung]!.process.resume()),
+    timeoutSays: { in: 'lastError', pattern: /timed out|collection/ },
+    downWithinMs: 5000,
+    upWithinMs: 15000,
+    afterRecovery: async () => {
+      await waitFor(
+        'one primary again',
+        async () => onlyPrimary(await scrapeAll()) === (await leaderIndex(nodes[0]!)),
+        20000,
+        250,
+      );
+    },
   });
 
   test('the monitoring user can do nothing over AMQP (publishing is refused)', async () => {
