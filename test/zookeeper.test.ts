@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { startTestExporter, type TestExporter } from './support/exporter';
-import { testServerHung } from './support/outage-conformance';
+import { testServerHung, testServerStopped } from './support/outage-conformance';
 import { MODEL_METRICS, find, roleOf, value, type Sample } from './support/metrics-text';
 import { requireBinary, waitFor } from './support/processes';
 import {
@@ -527,6 +527,20 @@ describe('zookeeper standalone servers', () => {
         async () => (await server.srvr()).get('Connections') === '1',
         10000,
       );
+    },
+  });
+
+  testServerStopped({
+    what: 'a standalone server',
+    exporter: () => exporter,
+    stop: () => server.stop(),
+    // After the refusals of a stopped JVM: down within the collection that meets them.
+    downWithinMs: 10000,
+    failureLog: /ECONNREFUSED/,
+    restart: () => server.restart(),
+    upWithinMs: 10000,
+    afterRecovery: async () => {
+      expect(roleOf(await exporter.scrape(), 'default')).toBe('primary');
     },
   });
 });
