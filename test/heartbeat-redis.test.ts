@@ -4,6 +4,8 @@
  * Each node is also watched by an exporter WITHOUT --heartbeat (a mixed deployment): it must not
  * take the other exporter's heartbeat traffic for client activity.
  */
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import {
   describeHeartbeatConformance,
   type HeartbeatHarness,
@@ -83,20 +85,27 @@ describe('heartbeat mode, Redis primary + direct replica + delayed replica', () 
     inSync: () => [hbDirect],
     delayed: () => hbDelayed,
     nodes: () => [hbPrimary, hbDirect, hbDelayed],
-    startLoad: () => {
+    // Over a socket, not redis-cli: a synchronous child per INCR would stall the in-process
+    // exporters' timers and show up as lag that replication does not have.
+    startLoad: async () => {
+      const socket = connect(primary.port, '127.0.0.1');
+      await once(socket, 'connect');
       let writing = true;
       const load = (async () => {
         while (writing) {
-          primary.cli('INCR', 'load');
+          socket.write('*2\r\n$4\r\nINCR\r\n$4\r\nload\r\n');
+          const [reply] = (await once(socket, 'data')) as [Buffer];
+          if (!reply.toString().startsWith(':')) throw new Error(`INCR load: ${reply.toString()}`);
           await sleep(50);
         }
       })();
-      return Promise.resolve({
+      return {
         async stop() {
           writing = false;
           await load;
+          socket.destroy();
         },
-      });
+      };
     },
     pause: () => {
       proxy.pause();
