@@ -192,7 +192,7 @@ async function benchPostgres(): Promise<Row[]> {
         database: 'postgres',
       });
       await c.connect();
-      const r = await c.query('SELECT sum(sessions)::bigint AS s FROM pg_stat_database');
+      const r = await c.query<{ s: string }>('SELECT sum(sessions)::bigint AS s FROM pg_stat_database');
       await c.end();
       return { connections: Number(r.rows[0].s) };
     };

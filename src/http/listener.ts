@@ -361,7 +361,9 @@ export class BasicAuthChecker {
     }
     this.running = true;
     this.bcryptRuns++;
-    (this.compare ?? compareInThread)(check.password, check.hash ?? this.dummy)
+    // Fire and forget: the chain cannot reject (a failed compare counts as a mismatch, the
+    // handlers only update sets and resolve waiters), and pump() starts the next check when it ends.
+    void (this.compare ?? compareInThread)(check.password, check.hash ?? this.dummy)
       .catch(() => false)
       .then((matches) => {
         const ok = matches && check.hash !== undefined;
