@@ -4,7 +4,7 @@
  * instance variables from label_values; every selector filtered by them; $__rate_interval in rates;
  * counters only inside rate(); a unit and a description on every panel; fixed uids. Also proves the
  * committed JSON is exactly what scripts/dashboards/dashboards.ts generates
- * (UPDATE_DASHBOARDS=1 rewrites it). Whether every query returns data is proven on a real Prometheus
+ * (`npm run dashboards` or UPDATE_DASHBOARDS=1 rewrites it). Whether every query returns data is proven on a real Prometheus
  * in e2e-prometheus.test.ts.
  */
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -60,7 +60,7 @@ if (process.env.UPDATE_DASHBOARDS === '1') {
 const dashboards = loadDashboards();
 
 describe('dashboards are generated', () => {
-  test('the committed JSON is exactly what scripts/dashboards/dashboards.ts generates', () => {
+  test('the committed JSON is exactly what scripts/dashboards/dashboards.ts generates (npm run dashboards)', () => {
     const generated = buildDashboards();
     expect(
       readdirSync(DASHBOARDS_DIR)

@@ -16,13 +16,14 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { DEFAULT_PORT, FLAGS } from '../src/config/flags';
-import { supportedSchemes } from '../src/drivers/registry';
+import { DRIVERS, supportedSchemes } from '../src/drivers/registry';
 import { parseProbeConfig } from '../src/probe/config';
+import { generatedChartFiles, withRegistryKeywords, withRegistrySchemes } from '../scripts/helm/chart-files';
 import { assertSupportedSchema, validate, type JsonSchema } from './support/json-schema';
 
 const ROOT = resolve(__dirname, '..');
 const CHART = join(ROOT, 'helm/datastore-exporter');
-const SYNC_HINT = 'the chart copy differs from the source: run scripts/sync-helm-files.sh';
+const SYNC_HINT = 'the chart copy differs from the source: run npm run sync-helm';
 
 type Values = Record<string, unknown>;
 const read = (path: string): string => readFileSync(path, 'utf8');
@@ -454,6 +455,39 @@ describe('files shared with the repository', () => {
 });
 
 describe('Chart.yaml and scripts', () => {
+  test('every file npm run sync-helm writes is committed as it would write it', () => {
+    const differing = [...generatedChartFiles(ROOT)]
+      .filter(
+        ([path, content]) => !existsSync(join(ROOT, path)) || !readFileSync(join(ROOT, path)).equals(content),
+      )
+      .map(([path]) => path);
+    expect({ differing, hint: SYNC_HINT }).toEqual({ differing: [], hint: SYNC_HINT });
+  });
+
+  test('the keywords name every datastore of the driver registry', () => {
+    const chart = parseYaml(read(join(CHART, 'Chart.yaml'))) as { keywords: string[] };
+    for (const d of DRIVERS) expect(chart.keywords).toContain(d.name);
+    expect(chart.keywords).toEqual(expect.arrayContaining(['prometheus', 'exporter']));
+  });
+
+  test('sync-helm replaces stale scheme and keyword lists', () => {
+    const stale = '{"pattern": "^$|^(redis|postgresql)://x", "other": "^(etcd)://(\\\\[)"}';
+    const schemes = supportedSchemes().join('|');
+    expect(withRegistrySchemes(stale)).toBe(
+      `{"pattern": "^$|^(${schemes})://x", "other": "^(${schemes})://(\\\\[)"}`,
+    );
+    const chart = 'name: x\nkeywords:\n  - prometheus\n  - redis\nannotations:\n  a: b\n';
+    const keywords = (parseYaml(withRegistryKeywords(chart)) as { keywords: string[] }).keywords;
+    expect(keywords).toEqual([
+      'prometheus',
+      'exporter',
+      'monitoring',
+      ...DRIVERS.map((d) => d.name),
+      'replication',
+    ]);
+    expect(withRegistryKeywords(chart)).toMatch(/\nannotations:\n {2}a: b\n$/);
+  });
+
   test('apiVersion v2, named after its directory, appVersion = package.json version', () => {
     const chart = parseYaml(read(join(CHART, 'Chart.yaml'))) as Record<string, unknown>;
     const pkg = JSON.parse(read(join(ROOT, 'package.json'))) as { version: string };
