@@ -19,38 +19,7 @@ import { keySlot } from '../src/drivers/redis/slots';
 import { startTestExporter } from './support/exporter';
 import { find, value, type Sample } from './support/metrics-text';
 import { startRedisStub, type RedisStub, type StubReply } from './support/redis-stub';
-
-// Node ids as Redis makes them: 40 random hex digits. A = master of 0-5460, B its replica, C (the
-// lowest id of all) a replica of D, master of 5461-16383 (and a migrating slot marker).
-const A = 'd1b4c1e1d7c31a4c5a6e8f6a2b9e0c3d4f5a6b7c';
-const B = '5f6e7d8c9b0a1f2e3d4c5b6a7980a1b2c3d4e5f6';
-const C = '0a1b2c3d4e5f60718293a4b5c6d7e8f901234567';
-const D = '9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d';
-const SHARD_ID = 'b7c3e8a1f09d2c4e6a8b0d1f3e5a7c9b2d4f6e80';
-
-/** CLUSTER NODES as Redis 7.2 prints it (address with the ,hostname aux field), seen from B. */
-const NODES_72 = [
-  `${A} 127.0.0.1:30001@40001,node-a master - 0 1700000000000 1 connected 0-5460`,
-  `${B} 127.0.0.1:30002@40002,node-b myself,slave ${A} 0 1700000000000 1 connected`,
-  `${C} 127.0.0.1:30003@40003,node-c slave ${D} 0 1700000000000 2 connected`,
-  `${D} 127.0.0.1:30004@40004,node-d master - 0 1700000000000 2 connected 5461-10000 10002-16383 [10001->-${A}]`,
-  '',
-].join('\n');
-
-const INFO_REPLICA = [
-  '# Server',
-  'redis_version:7.2.4',
-  '# Clients',
-  'connected_clients:3',
-  '# Replication',
-  'role:slave',
-  'master_link_status:up',
-  'master_replid:4a9c3e1f0b2d8e7a6c5b4a3f2e1d0c9b8a7f6e5d',
-  'slave_repl_offset:1234',
-  '# Cluster',
-  'cluster_enabled:1',
-  '',
-].join('\r\n');
+import { A, B, C, D, INFO_REPLICA, NODES_72, SHARD_ID } from './fixtures/redis/cluster-7.2';
 
 /** Three collections of an exporter against a stub of a 7.2-format replica; its scrape and logs. */
 async function scrapeAgainst(

@@ -13,6 +13,7 @@ const UNIT = [
   'dependencies.test.ts',
   'flags.test.ts',
   'fuzz.test.ts',
+  'golden-exposition.test.ts',
   'helm-chart.test.ts',
   'kafka-live.test.ts',
   'kafka-map.test.ts',
