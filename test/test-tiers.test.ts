@@ -24,6 +24,8 @@ const IN_PROCESS_STARTERS = new Set([
   'startRedisStub',
   'startMongoStub',
   'startDelayProxy',
+  'startHttpReplay',
+  'startFourLetterReplay',
 ]);
 
 /** Names a test file imports from test/support, with the module each comes from. */
