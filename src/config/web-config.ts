@@ -29,7 +29,7 @@
 import { readFailure, readRegularFile } from '../core/files';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { createSecureContext, type SecureContextOptions, type SecureVersion } from 'node:tls';
-import { parse } from 'yaml';
+import { isPlainObject, parseYamlDocument, unknownKey } from './yaml-schema';
 import { ConfigError } from '../core/errors';
 
 /** Go's crypto/tls ClientAuthType names, as exporter-toolkit accepts them. */
@@ -214,10 +214,6 @@ const RATE_LIMIT_KEYS = ['interval', 'burst'];
  */
 const BCRYPT_HASH = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/;
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Go duration text ('1s', '500ms', '1m30s', '0') -> milliseconds; undefined if it is not one. */
 export function parseGoDuration(text: string): number | undefined {
   const t = text.trim();
@@ -249,10 +245,9 @@ export function parseWebConfig(text: string, source: string, baseDir: string): W
     throw new ConfigError(`${where}: ${message}`);
   };
   const checkKeys = (obj: Record<string, unknown>, allowed: string[], at: string): void => {
-    for (const key of Object.keys(obj)) {
-      if (!allowed.includes(key)) {
-        fail(`unknown key ${at}${JSON.stringify(key)} (expected one of: ${allowed.join(', ')})`);
-      }
+    const key = unknownKey(obj, allowed);
+    if (key !== undefined) {
+      fail(`unknown key ${at}${JSON.stringify(key)} (expected one of: ${allowed.join(', ')})`);
     }
   };
   const mapping = (value: unknown, at: string): Record<string, unknown> => {
@@ -275,14 +270,7 @@ export function parseWebConfig(text: string, source: string, baseDir: string): W
     return value as string[];
   };
 
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch (err) {
-    // yaml's messages span several lines (with a code frame); the first says what and where.
-    fail(`not valid YAML: ${String((err as Error)?.message ?? err).split('\n')[0]}`);
-  }
-  const root = mapping(doc, 'the file');
+  const root = mapping(parseYamlDocument(text, where), 'the file');
   checkKeys(root, TOP_LEVEL_KEYS, '');
   const warnings: string[] = [];
 

@@ -19,8 +19,8 @@
  * prints one line and exits 2. Unknown keys are errors: a typo ("pasword_file") must not silently
  * probe without credentials.
  */
-import { parse } from 'yaml';
 import { ConfigError } from '../core/errors';
+import { isPlainObject, parseYamlDocument, unknownKey } from '../config/yaml-schema';
 import { TargetAllowlist } from './allowlist';
 import { checkModuleSettings } from './target';
 import { readSecretFile } from '../core/target';
@@ -55,15 +55,10 @@ const MODULE_KEYS = ['user', 'password_file', 'tls', 'params', 'allowed_targets'
 const SECRET_PARAM = /(password|passwd|pwd|secret|token)/i;
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function checkKeys(obj: Record<string, unknown>, allowed: string[], where: string): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) {
-      throw new ConfigError(`${where}: unknown key "${key}" (expected: ${allowed.join(', ')})`);
-    }
+  const key = unknownKey(obj, allowed);
+  if (key !== undefined) {
+    throw new ConfigError(`${where}: unknown key "${key}" (expected: ${allowed.join(', ')})`);
   }
 }
 
@@ -123,14 +118,7 @@ export function parseProbeConfig(
   readSecret: (path: string, what: string) => string = readSecretFile,
 ): ProbeFileConfig {
   const where = `--probe.config-file ${source}`;
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch (err) {
-    // yaml's messages span several lines (with a code frame); the first says what and where.
-    const first = ((err as Error).message ?? String(err)).split('\n')[0];
-    throw new ConfigError(`${where}: not valid YAML: ${first}`);
-  }
+  let doc = parseYamlDocument(text, where);
   if (doc === null || doc === undefined) doc = {};
   if (!isPlainObject(doc))
     throw new ConfigError(`${where}: must be a mapping with allowed_targets and auth_modules`);
