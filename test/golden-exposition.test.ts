@@ -20,6 +20,7 @@ import { B, INFO_REPLICA, NODES_72, SHARD_ID } from './fixtures/redis/cluster-7.
 import { startTestExporter } from './support/exporter';
 import { loadFixture } from './support/mongodb';
 import { startMongoStub } from './support/mongodb-wire';
+import { tempDir } from './support/processes';
 import { startRedisStub } from './support/redis-stub';
 import {
   startFourLetterReplay,
@@ -34,19 +35,23 @@ const MODEL_FAMILIES = new Set(Object.keys(MODEL_HELP));
 
 /**
  * Drivers without a golden file yet, and why: the suite has no in-process stub of the PostgreSQL and
- * MySQL wire protocols, and no recorded RabbitMQ replies (its management API needs a user).
+ * MySQL wire protocols.
  */
-const NO_GOLDEN_YET = new Set(['postgresql', 'mysql', 'rabbitmq']);
+const NO_GOLDEN_YET = new Set(['postgresql', 'mysql']);
 
 function recorded<T>(driver: string): T {
   return JSON.parse(readFileSync(join(__dirname, 'fixtures', driver, 'replies.json'), 'utf8')) as T;
 }
 
 /** The golden text of the exporter pointed at a replay stub. */
-async function replayed(start: () => Promise<Replay>, url: (port: number) => string): Promise<string> {
+async function replayed(
+  start: () => Promise<Replay>,
+  url: (port: number) => string,
+  flags: string[] = [],
+): Promise<string> {
   const stub = await start();
   try {
-    return await modelExposition(url(stub.port));
+    return await modelExposition(url(stub.port), flags);
   } finally {
     await stub.close();
   }
@@ -64,9 +69,9 @@ function modelSeries(text: string): string {
 }
 
 /** /metrics of a real exporter pointed at `url`, after its first successful collections. */
-async function modelExposition(url: string): Promise<string> {
+async function modelExposition(url: string, flags: string[] = []): Promise<string> {
   // --node-id: used only where the datastore has no node id of its own (else host:port, which varies).
-  const exporter = await startTestExporter(['--target', url, '--node-id', 'node-id-flag']);
+  const exporter = await startTestExporter(['--target', url, '--node-id', 'node-id-flag', ...flags]);
   try {
     await exporter.waitUp();
     await exporter.nextCollections(1);
@@ -141,6 +146,26 @@ const SCENARIOS: Record<string, [string, () => Promise<string>][]> = {
           () => startHttpReplay(recorded<Record<string, RecordedHttpReply>>('nats')),
           (port) => `nats://127.0.0.1:${port}`,
         ),
+    ],
+  ],
+  rabbitmq: [
+    [
+      'test/fixtures/rabbitmq/replies.json: 3.10, one of three, a quorum queue and a classic queue',
+      async () => {
+        // The replay answers whatever the credentials; the driver needs a user and reads a password file.
+        const secrets = tempDir('golden-rabbitmq');
+        writeFileSync(join(secrets.path, 'password'), 'recorded\n');
+        try {
+          return await replayed(
+            () => startHttpReplay(recorded<Record<string, RecordedHttpReply>>('rabbitmq')),
+            // One stub serves both the management API and the Prometheus endpoint.
+            (port) => `rabbitmq://monitor@127.0.0.1:${port}?prometheus_port=${port}`,
+            ['--target.password-file', join(secrets.path, 'password')],
+          );
+        } finally {
+          secrets.remove();
+        }
+      },
     ],
   ],
   kafka: [
