@@ -190,10 +190,12 @@ describe('collector', () => {
         // 9-10 s of backoff 1, 2, 4, 4 (each attempt + 0.8 s): 4 or 5 attempts, not one per tick (10).
         expect(errors).toBeGreaterThanOrEqual(3);
         expect(errors).toBeLessThanOrEqual(6);
-        // Each attempt hit the deadline; the duration never reads 0 while skipped ticks pass.
+        // Each attempt hit the deadline; the duration never reads 0 while skipped ticks pass. The
+        // deadline counts free event-loop time, so on a loaded machine it may stretch, never past its
+        // ceiling of 4 x 800 ms (core/deadline.ts).
         for (const d of durations) {
           expect(d).toBeGreaterThanOrEqual(0.75);
-          expect(d).toBeLessThan(1.5);
+          expect(d).toBeLessThan(3.2 + 0.3);
         }
         expect(value(await exporter.scrape(), 'datastore_up')).toBe(0);
       } finally {
