@@ -187,7 +187,7 @@ export const FLAGS: FlagSpec[] = [
   {
     name: 'heartbeat',
     env: ['DATASTORE_HEARTBEAT'],
-    help: 'Heartbeat mode: the primary writes its time into the replicated data and replicas report lag = now - that time (needs a write privilege and synchronised clocks; see README).',
+    help: 'Heartbeat mode: the primary writes its time into the replicated data and replicas report lag = now - that time (needs a write privilege and synchronised clocks; see docs/heartbeat.md).',
     boolean: true,
   },
   {

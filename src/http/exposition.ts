@@ -27,8 +27,8 @@ export const MODEL_HELP = {
   datastore_shard_key_ranges_info: `The part of the key space each shard holds now, in the datastore's notation (Redis Cluster: slot ranges; empty for a shard without slots), always 1. Changes with resharding, unlike shard_id. ${FROM_LAST}`,
   datastore_shard_heartbeat_timestamp_seconds: `Heartbeat mode: Unix time the shard's primary wrote into the replicated data, as this node has it (lag = now - this on a replica; assumes synchronised clocks). ${FROM_LAST}`,
   datastore_clients_connected: `Clients connected to the node (the exporter's own connection excluded where possible). ${FROM_LAST}`,
-  datastore_reads_total: `Read operations as the datastore counts them (see README per datastore). ${FROM_LAST}`,
-  datastore_writes_total: `Write operations as the datastore counts them (see README per datastore). ${FROM_LAST}`,
+  datastore_reads_total: `Read operations as the datastore counts them (see docs/<datastore>.md). ${FROM_LAST}`,
+  datastore_writes_total: `Write operations as the datastore counts them (see docs/<datastore>.md). ${FROM_LAST}`,
 } as const;
 
 type MetricName = keyof typeof MODEL_HELP;
