@@ -2,15 +2,26 @@
 /**
  * Command-line entry point. Configuration problems print ONE line and exit 2, without a stack trace.
  */
-import { config as loadDotenv } from 'dotenv';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ConfigError } from './core/errors';
 import { helpText, loadServerConfig } from './config/flags';
 import { startServer } from './exporter';
 import { createLogger } from './core/logger';
 import { versionInfo, versionText } from './core/version';
 
+/**
+ * Loads ./.env (and an encrypted .env.vault, when DOTENV_KEY is set) into the environment. Without
+ * either, dotenv would do nothing: it is then not loaded at all, which keeps it out of memory.
+ */
+function loadDotenv(): void {
+  if (!existsSync(resolve('.env')) && !process.env.DOTENV_KEY) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('dotenv') as typeof import('dotenv')).config({ quiet: true });
+}
+
 async function main(): Promise<number> {
-  loadDotenv({ quiet: true });
+  loadDotenv();
   let config;
   try {
     config = loadServerConfig(process.argv.slice(2), process.env);

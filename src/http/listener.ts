@@ -21,7 +21,6 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from '../core/logger';
@@ -510,7 +509,9 @@ export async function listenWeb(
     server = createHttpServer(SERVER_TIMEOUTS, admitRequests(app));
   } else {
     const where = `--web.config.file ${web.source}`;
-    const https = createHttpsServer(
+    // node:https only when TLS is configured: a plain-HTTP exporter does not load it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const https = (require('node:https') as typeof import('node:https')).createServer(
       { ...SERVER_TIMEOUTS, ...secureContextOptions(settings, where), ...clientCertOptions(settings) },
       admitRequests(app),
     );
