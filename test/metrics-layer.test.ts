@@ -4,7 +4,7 @@
  * (The same layer is exercised against real datastores in the driver tests.)
  */
 import request from 'supertest';
-import { get } from 'node:http';
+import { get, request as httpRequest } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import type { CollectorState } from '../src/core/collector';
 import { createLogger } from '../src/core/logger';
@@ -214,6 +214,71 @@ describe('metrics layer', () => {
       });
       expect(raw.encoding).toBe('gzip');
       expect(gunzipSync(raw.body).toString()).toContain('datastore_node_info{');
+    } finally {
+      server.close();
+    }
+  });
+
+  test('a scrape served from the prepared bytes answers exactly as the Express path does', async () => {
+    const state = { current: up(snapshot()) };
+    // Without process metrics the answer depends on the snapshot alone, however slow the machine.
+    const app = createApp({
+      telemetryPath: '/metrics',
+      state: () => state.current,
+      logger: createLogger('error', 'logfmt', () => undefined),
+      processMetrics: false,
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const { port } = server.address() as { port: number };
+    type Raw = { status: number; headers: Record<string, unknown>; body: Buffer };
+    const raw = (method: string, headers: Record<string, string>): Promise<Raw> =>
+      new Promise((resolve, reject) => {
+        const req = httpRequest({ port, host: '127.0.0.1', path: '/metrics', method, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+        });
+        req.on('error', reject).end();
+      });
+    const shown = (r: Raw) => ({
+      status: r.status,
+      type: r.headers['content-type'],
+      vary: r.headers['vary'],
+      encoding: r.headers['content-encoding'],
+      length: r.headers['content-length'],
+      etag: r.headers['etag'],
+      body: r.body.toString('base64'),
+    });
+    try {
+      for (const accept of ['text/plain', 'application/openmetrics-text; version=1.0.0']) {
+        for (const encoding of ['identity', 'gzip']) {
+          for (const method of ['GET', 'HEAD']) {
+            const headers = { Accept: accept, 'Accept-Encoding': encoding };
+            const fast = await raw(method, headers);
+            // A conditional request that matches nothing goes through Express and its middleware.
+            const viaExpress = await raw(method, { ...headers, 'If-None-Match': '"no-such-etag"' });
+            expect(fast.status).toBe(200);
+            expect(shown(fast)).toEqual(shown(viaExpress));
+            expect(fast.headers['content-length']).toBe(
+              String(method === 'HEAD' ? (await raw('GET', headers)).body.length : fast.body.length),
+            );
+          }
+        }
+      }
+      // The ETag is Express's own: a conditional request with it is answered 304 by Express.
+      const first = await raw('GET', {});
+      const again = await raw('GET', { 'If-None-Match': String(first.headers['etag']) });
+      expect(again.status).toBe(304);
+      // A new snapshot is a new answer at once, not the prepared bytes of the previous one.
+      state.current = up(
+        snapshot({ performance: { clientsConnected: 8, readsTotal: 101, writesTotal: 51 } }),
+      );
+      const next = await raw('GET', {});
+      expect(value(parseExposition(next.body.toString()), 'datastore_clients_connected')).toBe(8);
+      expect(next.headers['etag']).not.toBe(first.headers['etag']);
     } finally {
       server.close();
     }

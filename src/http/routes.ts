@@ -4,9 +4,10 @@
  * GET /probe (multi-target probing, probe/service.ts) and GET /discover (probe/discovery.ts).
  * Except /probe, it only reads what the collector published; no such request waits on the datastore.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
-import express, { type Express, type Request, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { CollectorState } from '../core/collector';
 import {
@@ -26,6 +27,7 @@ import { parseRefresh, renderStatusPage, type StatusPageContext } from './status
 import type { WebConfig } from '../config/web-config';
 import { OPEN_PATHS, webGuard } from './listener';
 import { telemetryPathProblem } from './paths';
+import { acceptsGzip, type PreparedBody, type PreparedExposition } from './prepared';
 
 const gzipAsync = promisify(gzip);
 
@@ -73,11 +75,32 @@ const NO_COLLECTOR: CollectorState = {
 async function sendExposition(req: Request, res: Response, body: string, contentType: ContentType) {
   res.set('Content-Type', contentType);
   res.vary('Accept').vary('Accept-Encoding');
-  if (/\bgzip\b/.test(req.get('accept-encoding') ?? '')) {
+  if (acceptsGzip(req.get('accept-encoding'))) {
     res.set('Content-Encoding', 'gzip').send(await gzipAsync(body));
   } else {
     res.send(body);
   }
+}
+
+/** The prepared answer through Express (after the web guard): its ETag makes `send` hash nothing. */
+async function sendPrepared(req: Request, res: Response, prepared: PreparedExposition): Promise<void> {
+  const body = acceptsGzip(req.get('accept-encoding')) ? await prepared.gzip() : prepared.identity;
+  res.set('Content-Type', prepared.contentType);
+  res.vary('Accept').vary('Accept-Encoding');
+  if (body !== prepared.identity) res.set('Content-Encoding', 'gzip');
+  res.set('ETag', body.etag).send(body.bytes);
+}
+
+/** Writes a prepared answer as Express's `send` would (HEAD: the headers only). */
+function writePrepared(req: IncomingMessage, res: ServerResponse, body: PreparedBody): void {
+  res.writeHead(200, body.headers);
+  if (req.method === 'HEAD') res.end();
+  else res.end(body.bytes);
+}
+
+/** Whether the web config makes the guard do anything (TLS alone is the listener's, not the guard's). */
+function guarded(web: WebConfig | undefined): boolean {
+  return !!web && (web.users.size > 0 || !!web.rateLimit || Object.keys(web.headers).length > 0);
 }
 
 export function createApp(opts: AppOptions): Express {
@@ -114,6 +137,10 @@ export function createApp(opts: AppOptions): Express {
     }
     try {
       const contentType = negotiateContentType(req.get('accept'));
+      if (renderer && !probe && !opts.discovery) {
+        await sendPrepared(req, res, await renderer.prepared(contentType));
+        return;
+      }
       const parts = [renderer ? await renderer.render(contentType) : await renderProcessOnly(contentType)];
       if (probe) parts.push(await probe.metrics(contentType));
       if (opts.discovery) parts.push(await opts.discovery.metrics(contentType));
@@ -223,5 +250,53 @@ export function createApp(opts: AppOptions): Express {
     res.set('Cache-Control', 'no-store').type('html').send(html);
   });
 
+  if (renderer && !probe && !opts.discovery && !guarded(opts.web)) {
+    serveScrapesBeforeExpress(app, renderer, telemetryPath);
+  }
   return app;
+}
+
+/**
+ * The hot path: a plain scrape of the telemetry path (GET or HEAD, the exact path with or without a
+ * query, no conditional request headers) is answered from the prepared bytes before Express's
+ * router, request and response set-up run at all. Everything else (other paths, conditional
+ * requests, a render that fails) goes through Express, whose middleware above gives the same answer.
+ * Only installed when the answer is the collector's alone (no /probe, /discover) and no web guard
+ * (basic auth, rate limit, headers) applies: guarded scrapes stay behind the guard, in Express.
+ */
+function serveScrapesBeforeExpress(app: Express, renderer: MetricsRenderer, telemetryPath: string): void {
+  const withQuery = `${telemetryPath}?`;
+  const expressHandle = (
+    app as unknown as { handle: (req: Request, res: Response, next?: NextFunction) => void }
+  ).handle;
+  const viaExpress = (req: IncomingMessage, res: ServerResponse, next?: NextFunction): void =>
+    expressHandle.call(app, req as Request, res as Response, next);
+  (app as unknown as { handle: typeof viaExpress }).handle = (req, res, next) => {
+    const { url, method, headers } = req;
+    if (
+      (method !== 'GET' && method !== 'HEAD') ||
+      (url !== telemetryPath && !url?.startsWith(withQuery)) ||
+      headers['if-none-match'] !== undefined ||
+      headers['if-modified-since'] !== undefined
+    ) {
+      viaExpress(req, res, next);
+      return;
+    }
+    const contentType = negotiateContentType(headers.accept);
+    const gzipped = acceptsGzip(headers['accept-encoding']);
+    const ready = renderer.preparedNow(contentType);
+    const body = ready && (gzipped ? ready.gzipReady : ready.identity);
+    if (body) {
+      writePrepared(req, res, body);
+      return;
+    }
+    renderer
+      .prepared(contentType)
+      .then((prepared) => (gzipped ? prepared.gzip() : prepared.identity))
+      .then(
+        (prepared) => writePrepared(req, res, prepared),
+        // Express's middleware renders again and answers 500 (and logs) if it fails again.
+        () => viaExpress(req, res, next),
+      );
+  };
 }
