@@ -162,8 +162,30 @@ const kafkajs = {
   createLogger: (require('kafkajs/src/loggers') as { createLogger: (options: object) => KafkaJsLogger })
     .createLogger,
   defaultSocketFactory: require('kafkajs/src/network/socketFactory') as () => SocketFactory,
+  RequestQueue: require('kafkajs/src/network/requestQueue') as { prototype: KafkaJsRequestQueue },
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
+
+interface KafkaJsRequestQueue {
+  pending: unknown[];
+  scheduleCheckPendingRequests(this: KafkaJsRequestQueue): void;
+}
+
+/**
+ * kafkajs 2.2.4's request queue re-arms its pending-request check after every check, even with
+ * nothing pending: the delay is then `throttledUntil - now`, negative, which Node runs as 1 ms. So
+ * every open connection wakes the process 1000 times a second for as long as it is open (measured:
+ * ~100 CPU seconds an hour for an idle exporter, docs/performance.md). A check is only ever needed
+ * for requests waiting in `pending` (throttled or over the in-flight limit), so with none waiting
+ * none is scheduled; push() schedules one as soon as a request has to wait.
+ */
+function stopIdlePendingChecks(queue: { prototype: KafkaJsRequestQueue }): void {
+  const schedule = queue.prototype.scheduleCheckPendingRequests;
+  queue.prototype.scheduleCheckPendingRequests = function (this: KafkaJsRequestQueue) {
+    if (this.pending.length > 0) schedule.call(this);
+  };
+}
+stopIdlePendingChecks(kafkajs.RequestQueue);
 
 /** kafkajs log levels (kafkajs `logLevel`): WARN keeps its connection errors, drops per-request noise. */
 const KAFKAJS_LOG_WARN = 2;
@@ -255,7 +277,12 @@ export function createKafkaJsConnection(opts: DriverOptions, budget: ReadBudget)
         socketFactory,
         connectionTimeout: timeoutMs,
         requestTimeout: timeoutMs,
-        enforceRequestTimeout: true,
+        // Off: kafkajs enforces it with a 100 ms interval timer per connection for as long as the
+        // connection is open, which was nearly all of the exporter's idle CPU against Kafka
+        // (docs/performance.md). Every request here is already bounded from outside: the collector's
+        // and /probe's and /discover's deadlines fail the collection and close() this connection,
+        // which rejects what is in flight and destroys the socket.
+        enforceRequestTimeout: false,
         logger,
       });
       broker = new kafkajs.Broker({
