@@ -2,6 +2,8 @@
 /**
  * Command-line entry point. Configuration problems print ONE line and exit 2, without a stack trace.
  */
+// First: it may restart the process with its V8 setting before anything else is loaded.
+import './runtime-flags';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from './core/errors';

@@ -178,6 +178,42 @@ describe('configuration errors: one clear line, exit code 2, no stack trace', ()
   });
 });
 
+describe('the V8 young-generation setting (src/runtime-flags.ts)', () => {
+  const dir = tempDir('cli-flags');
+  afterAll(() => dir.remove());
+  // Loaded before the bin in every process image: says which PID ran with which NODE_OPTIONS.
+  const preload = join(dir.path, 'report.js');
+  writeFileSync(
+    preload,
+    "process.stderr.write('image ' + process.pid + ' ' + (process.env.NODE_OPTIONS || '-') + '\\n');\n",
+  );
+  const images = (env: NodeJS.ProcessEnv): string[] => {
+    const r = spawnSync(process.execPath, ['-r', preload, CLI, '--version'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, ...env },
+      timeout: 10000,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^datastore-exporter, version /);
+    return r.stderr.split('\n').filter((l) => l.startsWith('image '));
+  };
+
+  test('without it, the bin restarts itself once, in the same process, with a 1 MiB semi-space', () => {
+    const lines = images({});
+    expect(lines).toHaveLength(2);
+    const [first, second] = lines.map((l) => l.split(' '));
+    expect(second![1]).toBe(first![1]);
+    expect(first![2]).toBe('-');
+    expect(second!.slice(2).join(' ')).toBe('--max-semi-space-size=1');
+  });
+
+  test("the user's own setting wins: no restart, NODE_OPTIONS untouched", () => {
+    const lines = images({ NODE_OPTIONS: '--max-semi-space-size=8' });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/ --max-semi-space-size=8$/);
+  });
+});
+
 describe('running the bin against a real Redis', () => {
   let node: RedisNode;
   const dir = tempDir('cli-run');
