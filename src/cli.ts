@@ -4,6 +4,8 @@
  */
 // First: it may restart the process with its V8 setting before anything else is loaded.
 import './runtime-flags';
+// Before prom-client loads: keeps @opentelemetry/api unloaded unless something uses it.
+import './http/deferred-tracing';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from './core/errors';
