@@ -24,7 +24,8 @@ export { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, type ContentType };
  * How often prom-client's event-loop delay monitor samples (its nodejs_eventloop_lag_* metrics). Its
  * default, 10 ms, wakes an idle exporter 100 times a second; measured on Node 24 (docs/performance.md)
  * that is most of the idle CPU. At 1000 ms the lag metrics keep their names and meaning, with a
- * coarser resolution; a blocked loop still shows (a sample waits for it).
+ * coarser resolution: a block of a second or more always shows, a shorter one when a sample falls
+ * due during it.
  */
 export const EVENT_LOOP_MONITOR_PRECISION_MS = 1000;
 
