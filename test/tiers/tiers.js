@@ -38,6 +38,7 @@ const LIVE = [
   'bad-config.test.ts',
   'cli.test.ts',
   'collector.test.ts',
+  'deferred-tracing.test.ts',
   'discovery-e2e.test.ts',
   'discovery.test.ts',
   'e2e-failures.test.ts',
