@@ -20,7 +20,7 @@ const CLI = join(__dirname, '..', 'dist', 'cli.js');
 /** The Helm chart's default memory limit (helm/values.yaml resources.limits.memory). */
 const CHART_LIMIT_MIB = 256;
 /** The image's NODE_OPTIONS (Dockerfile ENV), so the process is sized as it runs in the chart. */
-const IMAGE_NODE_OPTIONS = /NODE_OPTIONS=(\S+)/.exec(
+const IMAGE_NODE_OPTIONS = /NODE_OPTIONS="([^"]+)"/.exec(
   readFileSync(join(__dirname, '..', 'Dockerfile'), 'utf8'),
 )![1]!;
 
