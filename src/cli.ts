@@ -9,7 +9,7 @@ import './http/deferred-tracing';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from './core/errors';
-import { helpText, loadServerConfig } from './config/flags';
+import { helpText, loadServerConfig, unknownEnvironment } from './config/flags';
 import { startServer } from './exporter';
 import { createLogger } from './core/logger';
 import { versionInfo, versionText } from './core/version';
@@ -46,6 +46,12 @@ async function main(): Promise<number> {
   }
 
   const logger = createLogger(config.logLevel, config.logFormat);
+  for (const unknown of unknownEnvironment(process.env)) {
+    logger.warn('environment variable ignored: no flag reads it', {
+      name: unknown.name,
+      did_you_mean: unknown.suggestions.join(' or ') || undefined,
+    });
+  }
   const build = versionInfo();
   logger.info('starting datastore-exporter', {
     version: build.version,

@@ -278,7 +278,8 @@ describe('running the bin against a real Redis', () => {
       join(dir.path, '.env'),
       `DATASTORE_TARGET=redis://127.0.0.1:${node.port}\nDATASTORE_LOG_FORMAT=json\n`,
     );
-    const r = await runExporter([], { DATASTORE_PASSWORD_FILE: pwFile });
+    // A mistyped variable is not silently ignored: one warning names it and what it probably meant.
+    const r = await runExporter([], { DATASTORE_PASSWORD_FILE: pwFile, DATASTORE_COLLECT_INTERVL: '2s' });
     expect(r.code).toBe(0);
     expect(r.metrics).not.toContain('pw-from-file-123');
     expect(r.logs).not.toContain('pw-from-file-123');
@@ -290,6 +291,13 @@ describe('running the bin against a real Redis', () => {
       expect.arrayContaining(['starting datastore-exporter', 'connected to datastore', 'shutting down']),
     );
     expect(lines.every((l) => typeof l.ts === 'string' && typeof l.level === 'string')).toBe(true);
+    expect(lines.filter((l) => /environment variable ignored/.test(String(l.msg)))).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        name: 'DATASTORE_COLLECT_INTERVL',
+        did_you_mean: 'DATASTORE_COLLECT_INTERVAL',
+      }),
+    ]);
   });
 
   test('a password in the URL is redacted in logs; the flag wins over the environment', async () => {

@@ -16,6 +16,7 @@ import {
   parseArgs,
   parseDuration,
   suggestFlags,
+  unknownEnvironment,
   type Config,
 } from '../src/config/flags';
 import { parseTarget } from '../src/core/target';
@@ -75,6 +76,38 @@ describe('--collect.timeout follows --collect.interval unless set', () => {
       config([], { DATASTORE_COLLECT_INTERVAL: '2s', DATASTORE_COLLECT_TIMEOUT: '3s' }),
     );
     expect(fromEnv).toMatch(/^--collect.timeout 3s exceeds --collect.interval 2s: .* at most 2s/);
+  });
+});
+
+describe('DATASTORE_* variables that no flag reads', () => {
+  test('a typo is found, with the variable it probably meant', () => {
+    expect(
+      unknownEnvironment({
+        DATASTORE_COLLECT_INTERVL: '1s',
+        DATASTORE_TARGET: 'redis://127.0.0.1:6379',
+        DATASTORE_LOG_LEVL: 'debug',
+        HOME: '/root',
+      }),
+    ).toEqual([
+      { name: 'DATASTORE_COLLECT_INTERVL', suggestions: ['DATASTORE_COLLECT_INTERVAL'] },
+      { name: 'DATASTORE_LOG_LEVL', suggestions: ['DATASTORE_LOG_LEVEL'] },
+    ]);
+  });
+
+  test('every variable a flag reads is known, driver flags and second names included', () => {
+    const env = Object.fromEntries(allFlags().flatMap((f) => f.env.map((e) => [e, 'x'])));
+    expect(Object.keys(env)).toContain('DATASTORE_KAFKA_BROKER_ID');
+    expect(Object.keys(env)).toContain('DATASTORE_TARGET_PASSWORD_FILE');
+    expect(unknownEnvironment(env)).toEqual([]);
+  });
+
+  test("the build's own variables are not settings; nothing close gets no suggestion", () => {
+    expect(
+      unknownEnvironment({ DATASTORE_EXPORTER_GIT_COMMIT: 'abc', DATASTORE_EXPORTER_NODE_CACHE: '/x' }),
+    ).toEqual([]);
+    expect(unknownEnvironment({ DATASTORE_FROBNICATE: '1' })).toEqual([
+      { name: 'DATASTORE_FROBNICATE', suggestions: [] },
+    ]);
   });
 });
 

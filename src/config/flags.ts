@@ -415,6 +415,37 @@ export function suggestFlags(typed: string, names: string[]): string[] {
     .slice(0, 2);
 }
 
+/** The exporter's own build and tooling variables (revision, branch, Node.js cache): not settings. */
+const INTERNAL_ENV_PREFIX = 'DATASTORE_EXPORTER_';
+
+/** A `DATASTORE_*` variable that no flag reads, and the variables it probably meant. */
+export interface UnknownVariable {
+  name: string;
+  suggestions: string[];
+}
+
+/**
+ * The `DATASTORE_*` variables of `env` that no flag reads. A mistyped variable
+ * (DATASTORE_COLLECT_INTERVL) would otherwise be ignored without a word while its setting silently
+ * keeps its default; the caller warns (not an error: other software may share the prefix).
+ */
+export function unknownEnvironment(env: NodeJS.ProcessEnv): UnknownVariable[] {
+  const flags = allFlags();
+  const known = new Set(flags.flatMap((f) => f.env));
+  const envOf = new Map(flags.map((f) => [f.name, f.env[0]]));
+  return Object.keys(env)
+    .filter(
+      (name) => name.startsWith('DATASTORE_') && !name.startsWith(INTERNAL_ENV_PREFIX) && !known.has(name),
+    )
+    .sort()
+    .map((name) => ({
+      name,
+      suggestions: suggestFlags(name.slice('DATASTORE_'.length), [...envOf.keys()])
+        .map((flag) => envOf.get(flag))
+        .filter((e): e is string => e !== undefined),
+    }));
+}
+
 /** Every --web.listen-address, parsed; the same address twice is refused (the second bind would fail). */
 function listenAddresses(values: string[]): ListenAddress[] {
   const seen = new Map<string, string>();
