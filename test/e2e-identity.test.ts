@@ -257,6 +257,12 @@ describe('identities on a real Prometheus', () => {
       `count by (shard_id) (last_over_time(datastore_shard_role{job="${CLUSTER_JOB}"}[${window}s]))`,
     );
     expect(ids).toHaveLength(3);
+    // Every shard gets its readable name on the dashboards. Before, only the shard whose id equals the
+    // cluster id was named (a PromQL precedence slip), and the others vanished from every per-shard
+    // panel: which ones showed depended on the cluster's random node ids.
+    const named = await panelQuery('Primary of each shard', CLUSTER_JOB);
+    expect(new Set(named.map((r) => r.labels.shard_id)).size).toBe(3);
+    expect(named.every((r) => (r.labels.shard ?? '') !== '')).toBe(true);
     expect(await alertsNamed('DatastorePrimaryChanged', { job: CLUSTER_JOB })).not.toEqual([]);
   });
 

@@ -83,7 +83,9 @@ function shardNames(): string {
   const whole =
     `${SHARDS} and on (${SHARD}) ` +
     `label_replace(group by (job, cluster_id) (${SHARDS}), "shard_id", "$1", "cluster_id", "(.*)")`;
-  const parts = shortened(shortened(`(${SHARDS} unless on (${SHARD}) ${whole})`, 'cluster_id', 'sc'), 'shard_id', 'ss');
+  // `whole` in parentheses: `and` and `unless` bind equally, left to right, so without them this read
+  // (SHARDS unless SHARDS) and ... and named no shard but the whole-dataset ones.
+  const parts = shortened(shortened(`(${SHARDS} unless on (${SHARD}) (${whole}))`, 'cluster_id', 'sc'), 'shard_id', 'ss');
   return `(${shortened(`(${whole})`, 'cluster_id', 'shard')} or label_join(${parts}, "shard", " / ", "sc", "ss"))`;
 }
 
