@@ -117,8 +117,10 @@ describe('a datastore that flaps every few seconds for a minute', () => {
       // Never a model series without a successful last collection (no stale numbers).
       if (up === 0 && modelSeries > 0) violations.push(`${modelSeries} model series while datastore_up 0`);
       if (up === 1 && find(s, 'datastore_shard_role').length !== 3) violations.push('up without shard roles');
-      // Down for longer than an interval + timeout must show as down.
-      if (downSince !== undefined && Date.now() - downSince > 2000 && up === 1) {
+      // Down for longer than an interval + the collection deadline must show as down. The deadline
+      // counts free event-loop time, so on a loaded machine it may stretch up to its ceiling of
+      // 4 x 800 ms (core/deadline.ts): seen 2.0-3.1 s in loaded full runs.
+      if (downSince !== undefined && Date.now() - downSince > 1000 + 4 * 800 && up === 1) {
         violations.push(`stale up ${Date.now() - downSince} ms after the kill`);
       }
       if (upSince !== undefined && up === 1 && recoveries.length < cycle)
