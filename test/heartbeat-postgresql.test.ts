@@ -83,6 +83,24 @@ describe('heartbeat exclusion rules (pure)', () => {
     expect(counter.observe(10, 3)).toBe(8);
   });
 
+  test('unexplained: what a reading would add beyond the heartbeats, asked without observing', () => {
+    const counter = new CounterWithoutHeartbeats();
+    expect(counter.unexplained(100, 10)).toBe(0); // no baseline yet: nothing to add
+    expect(counter.observe(100, 10)).toBe(100);
+    // A heartbeat counted by the total but not committed in the row yet looks like a client write...
+    expect(counter.unexplained(101, 10)).toBe(1);
+    expect(counter.unexplained(101, 10)).toBe(1); // ...and asking twice changes nothing
+    // ...until the row is read again after its commit.
+    expect(counter.unexplained(101, 11)).toBe(0);
+    expect(counter.observe(101, 11)).toBe(100);
+    expect(counter.unexplained(103, 12)).toBe(1); // one client write beside one heartbeat
+    expect(counter.unexplained(50, 12)).toBe(0); // a reset is a new baseline, not an addition
+    // A heartbeat seen in the row first is carried: the total's catching up adds nothing.
+    expect(counter.observe(101, 12)).toBe(100);
+    expect(counter.unexplained(102, 12)).toBe(0);
+    expect(counter.unexplained(103, 12)).toBe(1);
+  });
+
   test('standby last-op: a commit after the heartbeat is a client write; otherwise the primary’s last write', () => {
     const hb = { record: { timestampSeconds: 1000, writerNodeId: 'p' }, serverTimeSeconds: 1000, xid: '7' };
     expect(standbyLastOperation(1000.001, { ...hb, lastWriteSeconds: 990 })).toBe(990);

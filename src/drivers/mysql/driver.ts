@@ -37,6 +37,7 @@
  * (drivers/shared/heartbeat-exclusion.ts).
  */
 import { connect as connectSocket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2';
 import { AdvanceTracker } from '../shared/advance-tracker';
 import { ReadBudget } from '../shared/read-budget';
@@ -105,6 +106,13 @@ function isMissingTable(err: unknown): boolean {
 function isHandlerGone(err: unknown): boolean {
   return /^(ER_UNKNOWN_TABLE|ER_NO_SUCH_TABLE|ER_BAD_DB_ERROR)$/.test(errorCode(err) ?? '');
 }
+
+/**
+ * How long a collection waits before reading the heartbeat row again when a heartbeat may be between
+ * being counted and being committed (heartbeatInFlight): long enough for a commit's log flush and a
+ * busy writer's next round trip, short beside any collection timeout.
+ */
+const HEARTBEAT_COMMIT_WAIT_MS = 100;
 
 /** Without --heartbeat, a missing or unreadable heartbeat table is asked for again this often. */
 const HEARTBEAT_RETRY_MS = 60_000;
@@ -393,8 +401,22 @@ export class MysqlDriver implements HeartbeatDriver {
     const channels = (await this.query(replicaStatusStatement(server))).map(normalizeReplicaStatusRow);
     const isReplica = channels.length > 0;
     // After the counters and the position: a heartbeat committing in between is then seen in the
-    // row's seq first, which drivers/shared/heartbeat-exclusion.ts carries over instead of counting it twice.
-    const heartbeat = await this.readHeartbeat();
+    // row's seq first, which drivers/shared/heartbeat-exclusion.ts carries over instead of counting it
+    // twice; one counted but not committed yet is waited for (heartbeatInFlight).
+    let heartbeat = await this.readHeartbeat();
+    const offset = commitOffset(server, vars, isReplica);
+    const { reads, writes: rawWrites } = operationCounters(status);
+    // Every heartbeat is one transaction (one GTID) wherever it is applied, and one write statement
+    // where it is executed: on the primary, and on a MariaDB replica, whose applier counts replicated
+    // statements and row events in Com_* (a MySQL replica's row-based applier does not).
+    const writesCountHeartbeats = !isReplica || server.flavour === 'mariadb';
+    if (
+      heartbeat &&
+      this.heartbeatInFlight(heartbeat.seq, writesCountHeartbeats ? rawWrites : undefined, offset)
+    ) {
+      await sleep(HEARTBEAT_COMMIT_WAIT_MS);
+      heartbeat = (await this.readHeartbeat()) ?? heartbeat;
+    }
     const now = Date.now() / 1000;
 
     // In heartbeat mode the last applied transaction is mostly a heartbeat: the GTID rule below
@@ -402,14 +424,9 @@ export class MysqlDriver implements HeartbeatDriver {
     const applied =
       server.flavour === 'mysql' && isReplica && !heartbeat ? await this.lastApplied() : undefined;
 
-    const { reads, writes: rawWrites } = operationCounters(status);
-    // Every heartbeat is one transaction (one GTID) wherever it is applied, and one write statement
-    // where it is executed: on the primary, and on a MariaDB replica, whose applier counts replicated
-    // statements and row events in Com_* (a MySQL replica's row-based applier does not).
-    const heartbeatsInWrites = !isReplica || server.flavour === 'mariadb' ? heartbeat?.seq : undefined;
+    const heartbeatsInWrites = writesCountHeartbeats ? heartbeat?.seq : undefined;
     const writes =
       rawWrites === undefined ? undefined : this.clientWrites.observe(rawWrites, heartbeatsInWrites);
-    const offset = commitOffset(server, vars, isReplica);
     const clientPosition = offset ? this.clientPosition.observe(offset.value, heartbeat?.seq) : undefined;
     const positionAdvancedAt =
       clientPosition === undefined ? undefined : this.position.observe(clientPosition, now);
@@ -465,6 +482,24 @@ export class MysqlDriver implements HeartbeatDriver {
         writesTotal: writes,
       },
     };
+  }
+
+  /**
+   * Whether the counters just read may hold a heartbeat that the row does not show yet. Com_* counts
+   * a statement when it runs and the binlog position moves before the engine commit, while the row's
+   * seq changes at commit: a heartbeat caught in between would be reported as one client write, and
+   * a counter cannot take it back. Asked only when the counters moved more than the heartbeats
+   * explain, so an idle node or one without heartbeats pays nothing.
+   */
+  private heartbeatInFlight(
+    seq: number,
+    rawWrites: number | undefined,
+    offset: { value: number } | undefined,
+  ): boolean {
+    return (
+      (rawWrites !== undefined && this.clientWrites.unexplained(rawWrites, seq) > 0) ||
+      (offset !== undefined && this.clientPosition.unexplained(offset.value, seq) > 0)
+    );
   }
 
   /** The replication topology as this node knows it (drivers/mysql/members.ts). */

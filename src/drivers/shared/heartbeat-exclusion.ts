@@ -26,6 +26,16 @@ export class CounterWithoutHeartbeats {
    * @returns the counter without heartbeat writes: monotonic, except that a reset of `total` (a
    *   restart, a statistics reset) resets it too, like the datastore's own counter.
    */
+  /**
+   * How much `observe(total, heartbeats)` would add that the heartbeats do not explain, without
+   * observing anything: a driver that may have read a heartbeat as counted but not yet committed
+   * (counted when its statement runs, in the row once committed) asks first, and reads the row again.
+   */
+  unexplained(total: number, heartbeats: number | undefined): number {
+    if (this.reported === undefined || this.lastTotal === undefined || total < this.lastTotal) return 0;
+    return Math.max(0, this.carry + total - this.lastTotal - this.heartbeatStep(heartbeats));
+  }
+
   observe(total: number, heartbeats: number | undefined): number {
     if (this.reported === undefined || this.lastTotal === undefined || total < this.lastTotal) {
       // First reading or a counter reset: a new baseline. Heartbeats already in `total` stay in it
@@ -33,13 +43,7 @@ export class CounterWithoutHeartbeats {
       this.reported = total;
       this.carry = 0;
     } else {
-      // A heartbeat counter that is new, unknown or went down (row or table re-created, its
-      // statistics reset) explains nothing about this step.
-      const heartbeatStep =
-        heartbeats !== undefined && this.lastHeartbeats !== undefined && heartbeats >= this.lastHeartbeats
-          ? heartbeats - this.lastHeartbeats
-          : 0;
-      this.carry += total - this.lastTotal - heartbeatStep;
+      this.carry += total - this.lastTotal - this.heartbeatStep(heartbeats);
       if (this.carry > 0) {
         this.reported += this.carry;
         this.carry = 0;
@@ -48,5 +52,15 @@ export class CounterWithoutHeartbeats {
     this.lastTotal = total;
     this.lastHeartbeats = heartbeats;
     return this.reported;
+  }
+
+  /**
+   * Heartbeats written since the last reading. A heartbeat counter that is new, unknown or went down
+   * (row or table re-created, its statistics reset) explains nothing about this step.
+   */
+  private heartbeatStep(heartbeats: number | undefined): number {
+    return heartbeats !== undefined && this.lastHeartbeats !== undefined && heartbeats >= this.lastHeartbeats
+      ? heartbeats - this.lastHeartbeats
+      : 0;
   }
 }
