@@ -590,11 +590,9 @@ describe('real kafkajs and the real exporter against a wire-protocol fake broker
       await waitFor('datastore_up 0', async () => value(await exporter.scrape(), 'datastore_up') === 0, 5000);
       const s = await exporter.scrape();
       for (const name of MODEL_METRICS) expect(find(s, name)).toHaveLength(0);
-      // The collection deadline (800 ms of free event-loop time) or, when the machine is loaded and the
-      // deadline is stretched, kafkajs's own wall-clock request timeout of the same 800 ms: both say so.
-      expect(exporter.collector.state.lastError).toMatch(
-        /timed out after 800 ms|Request \w+\(.*\) timed out/,
-      );
+      // The collection deadline (800 ms of free event-loop time): kafkajs's own request timeout is
+      // off (drivers/kafka/driver.ts), so nothing else can end the collection first.
+      expect(exporter.collector.state.lastError).toMatch(/timed out after 800 ms/);
     } finally {
       broker.state.hang = false;
     }

@@ -18,8 +18,11 @@
 import { performance } from 'node:perf_hooks';
 import { TimeoutError } from './errors';
 
+/** The default ceiling on a deadline's wall time, as a multiple of its free event-loop time. */
+export const DEFAULT_DEADLINE_CEILING_FACTOR = 4;
+
 export interface LoopDeadlineOptions {
-  /** Ceiling on the wall time, as a multiple of `ms` (default 4). */
+  /** Ceiling on the wall time, as a multiple of `ms` (default DEFAULT_DEADLINE_CEILING_FACTOR). */
   maxFactor?: number;
 }
 
@@ -35,7 +38,7 @@ export function withLoopTimeDeadline<T>(
 ): Promise<T> {
   const started = performance.now();
   const loopAtStart = performance.eventLoopUtilization();
-  const ceiling = ms * (options.maxFactor ?? 4);
+  const ceiling = ms * (options.maxFactor ?? DEFAULT_DEADLINE_CEILING_FACTOR);
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
