@@ -29,7 +29,7 @@
  * the one SELECT (performance_schema, MySQL replicas only) is subtracted from reads.
  *
  * Heartbeat mode (drivers/mysql/heartbeat.ts): the primary upserts one row of datastore_exporter.heartbeat
- * in START TRANSACTION READ WRITE. Every exporter, with --heartbeat or not (the table is fixed, so
+ * in one autocommit statement, the session set read-write around it. Every exporter, with --heartbeat or not (the table is fixed, so
  * another exporter's heartbeats are kept out too), reads the row after the SHOW statements through
  * a HANDLER (one more round trip; HANDLER reads are not in Com_select) where it may read the table.
  * The row's seq counts every heartbeat ever written, so each node keeps heartbeat transactions out
@@ -114,6 +114,12 @@ function isHandlerGone(err: unknown): boolean {
  */
 const HEARTBEAT_COMMIT_WAIT_MS = 100;
 
+/**
+ * A heartbeat writer counts as active while the row's seq moved this recently: a heartbeat table
+ * left behind by a stopped writer must not cost every collection with a client write that wait.
+ */
+const HEARTBEAT_WRITER_ACTIVE_MS = 60_000;
+
 /** Without --heartbeat, a missing or unreadable heartbeat table is asked for again this often. */
 const HEARTBEAT_RETRY_MS = 60_000;
 
@@ -164,6 +170,9 @@ export class MysqlDriver implements HeartbeatDriver {
   /** writes_total and the GTID position without heartbeat writes (drivers/shared/heartbeat-exclusion.ts). */
   private readonly clientWrites = new CounterWithoutHeartbeats();
   private readonly clientPosition = new CounterWithoutHeartbeats();
+  /** The heartbeat row's seq at the last reading, and when it was last seen to move. */
+  private heartbeatSeq?: number;
+  private heartbeatSeqMovedAt = 0;
 
   constructor(private readonly opts: DriverOptions) {}
 
@@ -290,10 +299,8 @@ export class MysqlDriver implements HeartbeatDriver {
   }
 
   /**
-   * One heartbeat write (the core calls it on the primary only). The session is read-only, so the
-   * write runs in an explicit START TRANSACTION READ WRITE; a replica with read_only refuses it anyway.
-   * Other statements of this connection (a collection's SHOW statements) may run between ours: they
-   * only read. Creates the database and table on the first write when missing and the user may.
+   * One heartbeat write (the core calls it on the primary only; a replica with read_only would refuse
+   * it anyway). Creates the database and table on the first write when missing and the user may.
    */
   private async writeHeartbeat(shardId: string | undefined, record: HeartbeatRecord): Promise<void> {
     // Before the session is UTC, FROM_UNIXTIME would store local time.
@@ -311,21 +318,39 @@ export class MysqlDriver implements HeartbeatDriver {
   }
 
   private async upsertHeartbeat(shardId: string | undefined, record: HeartbeatRecord): Promise<void> {
-    await this.query('START TRANSACTION READ WRITE');
+    // One autocommit statement, not START TRANSACTION + upsert + COMMIT: Com_* counts the upsert when
+    // it runs and the row shows it once committed, and every other exporter on this node or its
+    // replicas must see both together (heartbeatInFlight). With the COMMIT a round trip later, that
+    // gap was as long as this process took to send it (up to 32 ms seen on a loaded machine).
+    await this.writable(() => this.query(heartbeatUpsertSql(shardId, record)));
+  }
+
+  /**
+   * Runs `write` with the session read-write, and makes it read-only again afterwards. The session
+   * must never stay writable: if that fails, the connection is dropped (the collector reconnects).
+   * Other statements of this connection (a collection's SHOW statements) may run in between: they
+   * only read.
+   */
+  private async writable<T>(write: () => Promise<T>): Promise<T> {
+    await this.query('SET SESSION TRANSACTION READ WRITE');
     try {
-      await this.query(heartbeatUpsertSql(shardId, record));
-      await this.query('COMMIT');
-    } catch (err) {
-      await this.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      return await write();
+    } finally {
+      await this.query('SET SESSION TRANSACTION READ ONLY').catch(async (err: unknown) => {
+        this.opts.logger.warn('could not make the session read-only again: closing it', {
+          err: (err as Error).message,
+        });
+        await this.close();
+      });
     }
   }
 
-  /** DDL is refused in a read-only session (even inside START TRANSACTION READ WRITE): lifted for it. */
+  /** DDL is refused in a read-only session, even inside START TRANSACTION READ WRITE (error 1792). */
   private async createHeartbeatTable(): Promise<void> {
-    await this.query('SET SESSION TRANSACTION READ WRITE');
     try {
-      for (const sql of CREATE_HEARTBEAT_STATEMENTS) await this.query(sql);
+      await this.writable(async () => {
+        for (const sql of CREATE_HEARTBEAT_STATEMENTS) await this.query(sql);
+      });
       this.heartbeatCreateDenied = undefined;
       this.opts.logger.info('created the heartbeat table', { table: HEARTBEAT_TABLE });
     } catch (err) {
@@ -334,14 +359,6 @@ export class MysqlDriver implements HeartbeatDriver {
         `heartbeat table ${HEARTBEAT_TABLE} does not exist and this user may not create it ` +
         `(${(err as Error).message}): create it once as shown in docs/mysql.md, "Heartbeat mode"`;
       throw new Error(this.heartbeatCreateDenied);
-    } finally {
-      await this.query('SET SESSION TRANSACTION READ ONLY').catch(async (err: unknown) => {
-        // The session must never stay writable: drop it (the collector reconnects).
-        this.opts.logger.warn('could not make the session read-only again: closing it', {
-          err: (err as Error).message,
-        });
-        await this.close();
-      });
     }
   }
 
@@ -417,6 +434,10 @@ export class MysqlDriver implements HeartbeatDriver {
       await sleep(HEARTBEAT_COMMIT_WAIT_MS);
       heartbeat = (await this.readHeartbeat()) ?? heartbeat;
     }
+    if (heartbeat && heartbeat.seq !== this.heartbeatSeq) {
+      if (this.heartbeatSeq !== undefined) this.heartbeatSeqMovedAt = Date.now();
+      this.heartbeatSeq = heartbeat.seq;
+    }
     const now = Date.now() / 1000;
 
     // In heartbeat mode the last applied transaction is mostly a heartbeat: the GTID rule below
@@ -488,14 +509,15 @@ export class MysqlDriver implements HeartbeatDriver {
    * Whether the counters just read may hold a heartbeat that the row does not show yet. Com_* counts
    * a statement when it runs and the binlog position moves before the engine commit, while the row's
    * seq changes at commit: a heartbeat caught in between would be reported as one client write, and
-   * a counter cannot take it back. Asked only when the counters moved more than the heartbeats
-   * explain, so an idle node or one without heartbeats pays nothing.
+   * a counter cannot take it back. Asked only while a writer is active and the counters moved more
+   * than the heartbeats explain, so an idle node or one without heartbeats pays nothing.
    */
   private heartbeatInFlight(
     seq: number,
     rawWrites: number | undefined,
     offset: { value: number } | undefined,
   ): boolean {
+    if (Date.now() - this.heartbeatSeqMovedAt > HEARTBEAT_WRITER_ACTIVE_MS) return false;
     return (
       (rawWrites !== undefined && this.clientWrites.unexplained(rawWrites, seq) > 0) ||
       (offset !== undefined && this.clientPosition.unexplained(offset.value, seq) > 0)

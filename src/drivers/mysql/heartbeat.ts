@@ -48,7 +48,7 @@ export function shardKey(shardId: string | undefined): string {
 }
 
 /**
- * The heartbeat upsert (run inside START TRANSACTION READ WRITE ... COMMIT). FROM_UNIXTIME of a
+ * The heartbeat upsert (one autocommit statement, drivers/mysql/driver.ts). FROM_UNIXTIME of a
  * literal under the session's time_zone '+00:00' (set by the driver, and replicated with the
  * statement) stores UTC and is deterministic, so statement-based replication copies it exactly.
  * INSERT ... ON DUPLICATE KEY UPDATE rather than REPLACE: REPLACE deletes and re-inserts (two
