@@ -159,15 +159,19 @@ describe('mariadb default mode: lag, role and counters, next to a heartbeat expo
     const conn = await primary.connectTester();
     await conn.query('INSERT INTO app.events () VALUES ()');
     await conn.end();
+    let seen = '';
     await waitFor(
       'the write on both nodes',
       async () => {
         const now = await Promise.all(plain.map(async (e) => counters(await e.scrape())));
+        seen = `before ${JSON.stringify(before)}, now ${JSON.stringify(now)}, t0 ${t0}`;
         return now.every((c, i) => c.writes === before[i]!.writes + 1 && (c.lastOp ?? 0) >= t0);
       },
       10000,
       50,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}: ${seen}`);
+    });
     const after = await Promise.all(plain.map(async (e) => counters(await e.scrape())));
     // The one read since: the CLI's SELECT of the heartbeat seq above, on the primary.
     expect(after.map((c) => c.reads)).toEqual([before[0]!.reads + 1, before[1]!.reads]);

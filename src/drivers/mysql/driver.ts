@@ -108,7 +108,7 @@ function isHandlerGone(err: unknown): boolean {
 }
 
 /**
- * How long a collection waits before reading the heartbeat row again when a heartbeat may be between
+ * How long a collection waits before sampling the counters and the row again when a heartbeat may be between
  * being counted and being committed (heartbeatInFlight): long enough for a commit's log flush and a
  * busy writer's next round trip, short beside any collection timeout.
  */
@@ -411,29 +411,39 @@ export class MysqlDriver implements HeartbeatDriver {
   private async collect(): Promise<Observation> {
     const server = this.server;
     if (!server) throw new Error('mysql connection is not open');
-    const vars = await this.variables();
-    const status = await this.nameValues(STATUS_QUERY);
+    let vars = await this.variables();
+    let status = await this.nameValues(STATUS_QUERY);
     // Our SELECTs that the counters just read include (this round's SELECT comes after).
-    const ownSelectsCounted = this.ownSelects;
+    let ownSelectsCounted = this.ownSelects;
     const channels = (await this.query(replicaStatusStatement(server))).map(normalizeReplicaStatusRow);
     const isReplica = channels.length > 0;
-    // After the counters and the position: a heartbeat committing in between is then seen in the
-    // row's seq first, which drivers/shared/heartbeat-exclusion.ts carries over instead of counting it
-    // twice; one counted but not committed yet is waited for (heartbeatInFlight).
-    let heartbeat = await this.readHeartbeat();
-    const offset = commitOffset(server, vars, isReplica);
-    const { reads, writes: rawWrites } = operationCounters(status);
     // Every heartbeat is one transaction (one GTID) wherever it is applied, and one write statement
     // where it is executed: on the primary, and on a MariaDB replica, whose applier counts replicated
     // statements and row events in Com_* (a MySQL replica's row-based applier does not).
     const writesCountHeartbeats = !isReplica || server.flavour === 'mariadb';
+    // After the counters and the position: a heartbeat committing in between is then seen in the
+    // row's seq first, which drivers/shared/heartbeat-exclusion.ts carries over instead of counting it
+    // twice. One counted but not committed yet (heartbeatInFlight) makes the whole sample be taken
+    // again a moment later: the counters and the row together, since a row read alone later would
+    // also hold the heartbeats written meanwhile and hide a client write as often as a writer on
+    // the same schedule as this collection writes during that moment (every time, seen in a test).
+    let heartbeat = await this.readHeartbeat();
     if (
       heartbeat &&
-      this.heartbeatInFlight(heartbeat.seq, writesCountHeartbeats ? rawWrites : undefined, offset)
+      this.heartbeatInFlight(
+        heartbeat.seq,
+        writesCountHeartbeats ? operationCounters(status).writes : undefined,
+        commitOffset(server, vars, isReplica),
+      )
     ) {
       await sleep(HEARTBEAT_COMMIT_WAIT_MS);
-      heartbeat = (await this.readHeartbeat()) ?? heartbeat;
+      vars = await this.variables();
+      status = await this.nameValues(STATUS_QUERY);
+      ownSelectsCounted = this.ownSelects;
+      heartbeat = await this.readHeartbeat();
     }
+    const offset = commitOffset(server, vars, isReplica);
+    const { reads, writes: rawWrites } = operationCounters(status);
     if (heartbeat && heartbeat.seq !== this.heartbeatSeq) {
       if (this.heartbeatSeq !== undefined) this.heartbeatSeqMovedAt = Date.now();
       this.heartbeatSeq = heartbeat.seq;
