@@ -272,7 +272,7 @@ const replicationRows: PanelSpec[] = [
   {
     kind: 'table',
     title: 'Replicas: how far behind, since when',
-    description: `Every replica, with the ones that stopped reporting (kept for $lookback): State (replicating; CANNOT BE READ = exporter up, datastore down or hung; EXPORTER DOWN = nothing known; HEARTBEAT WRITER STOPPED = lag unknown, see "Heartbeat writer"), Lag in seconds where known (for a replica that cannot be read in heartbeat mode: the time since the newest heartbeat it had, growing), and "Out of sync for": time since it was last in sync (lag at most 1 s, or, where only offsets exist, 0 behind its shard's newest), resolution one interval.`,
+    description: `Every replica, with the ones that stopped reporting (kept for $lookback): State (replicating; CANNOT BE READ = exporter up, datastore down or hung; EXPORTER DOWN = nothing known; HEARTBEAT WRITER STOPPED = lag unknown, see "Heartbeat writer"), Lag in seconds where known (for a replica that cannot be read in heartbeat mode: the time since the newest heartbeat it had, growing), and "Out of sync for": time since it was last in sync (lag at most 1 s, or, where only offsets exist, at most one rate interval of writes behind its shard's newest), resolution one interval.`,
     unit: 'none',
     w: 24,
     h: 8,
