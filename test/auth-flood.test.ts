@@ -28,6 +28,9 @@ import { freePort, sleep, tempDir, waitFor } from './support/processes';
 
 const fastHash = (password: string, cost = 4): string => bcrypt.hashSync(password, cost);
 
+// The bcrypt thread is shared by every listener in this process and outlives them.
+afterAll(() => bcryptThread.stopBcryptThread());
+
 describe('BasicAuthChecker: failed attempts cannot starve good ones', () => {
   test('credentials that passed before go ahead of every new credential when their cache entry expires', async () => {
     // ttl 0: the success cache is always expired, as after a minute without scrapes.

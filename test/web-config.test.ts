@@ -17,6 +17,7 @@ import { ConfigError } from '../src/core/errors';
 import { startServer, type RunningServer } from '../src/exporter';
 import { createLogger } from '../src/core/logger';
 import { loadWebConfig, parseWebConfig, parseGoDuration } from '../src/config/web-config';
+import { stopBcryptThread } from '../src/http/bcrypt-thread';
 import { BasicAuthChecker, TokenBucket, listenWeb, parseBasicAuth } from '../src/http/listener';
 import { freePort, requireBinary, sleep, tempDir, waitFor } from './support/processes';
 
@@ -27,6 +28,9 @@ const parse = (text: string) => parseWebConfig(text, '"web.yml"', '/etc/exporter
 
 /** A hash as htpasswd -B writes it ($2y$), at the lowest cost to keep the tests quick. */
 const hash = (password: string): string => bcrypt.hashSync(password, 4).replace(/^\$2b\$/, '$2y$');
+
+// The bcrypt thread is shared by every listener in this process and outlives them.
+afterAll(() => stopBcryptThread());
 
 describe('web config file: parsing', () => {
   test('an empty file: plain HTTP, no auth, no headers', () => {

@@ -61,3 +61,16 @@ export function compareInThread(password: string, hash: string): Promise<boolean
     thread().postMessage({ id, password, hash });
   });
 }
+
+/**
+ * Stops the thread (its checks in flight fail: denied); the next check starts a new one. The thread
+ * never keeps the process alive, so only an embedder that outlives its listeners (a test runner)
+ * needs this.
+ */
+export async function stopBcryptThread(): Promise<void> {
+  const w = worker;
+  if (!w) return;
+  worker = undefined;
+  failAll();
+  await w.terminate();
+}
