@@ -10,6 +10,7 @@ import type { CollectorState } from '../src/core/collector';
 import { createLogger } from '../src/core/logger';
 import type { Shard, Snapshot } from '../src/core/model';
 import { parseWebConfig } from '../src/config/web-config';
+import { stopBcryptThread } from '../src/http/bcrypt-thread';
 import { createApp } from '../src/http/routes';
 import {
   MAX_SHARD_ROWS,
@@ -75,6 +76,9 @@ function section(html: string, id: string): string {
   if (!m) throw new Error(`no section ${id}`);
   return m[1]!.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
 }
+
+// The basic-auth test starts the bcrypt thread, which is shared and outlives the app.
+afterAll(() => stopBcryptThread());
 
 describe('what the page shows', () => {
   const shards: Shard[] = [

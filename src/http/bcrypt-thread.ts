@@ -37,7 +37,6 @@ function failAll(): void {
 function thread(): Worker {
   if (worker) return worker;
   const w = new Worker(WORKER_SOURCE, { eval: true });
-  w.unref();
   w.on('message', ({ id, ok }: { id: number; ok: boolean }) => {
     const resolve = pending.get(id);
     pending.delete(id);
@@ -49,6 +48,9 @@ function thread(): Worker {
   };
   w.on('error', gone);
   w.on('exit', gone);
+  // After the listeners: adding a 'message' listener refs the worker again, and the thread then
+  // kept the process alive (seen: a script that made one check never exited).
+  w.unref();
   worker = w;
   return w;
 }
@@ -64,8 +66,8 @@ export function compareInThread(password: string, hash: string): Promise<boolean
 
 /**
  * Stops the thread (its checks in flight fail: denied); the next check starts a new one. The thread
- * never keeps the process alive, so only an embedder that outlives its listeners (a test runner)
- * needs this.
+ * never keeps the process alive; this is for an embedder that outlives its listeners (a test runner,
+ * whose environment holds on to the worker's message port).
  */
 export async function stopBcryptThread(): Promise<void> {
   const w = worker;
