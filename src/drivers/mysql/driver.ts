@@ -29,9 +29,10 @@
  * the one SELECT (performance_schema, MySQL replicas only) is subtracted from reads.
  *
  * Heartbeat mode (drivers/mysql/heartbeat.ts): the primary upserts one row of datastore_exporter.heartbeat
- * in one autocommit statement, the session set read-write around it. Every exporter, with --heartbeat or not (the table is fixed, so
- * another exporter's heartbeats are kept out too), reads the row after the SHOW statements through
- * a HANDLER (one more round trip; HANDLER reads are not in Com_select) where it may read the table.
+ * in one autocommit statement, the session set read-write around it. Every exporter, with --heartbeat
+ * or not (the table is fixed, so another exporter's heartbeats are kept out too), reads the row after
+ * the SHOW statements through a HANDLER (one more round trip; HANDLER reads are not in Com_select)
+ * where it may read the table.
  * The row's seq counts every heartbeat ever written, so each node keeps heartbeat transactions out
  * of the GTID position that last-op follows and heartbeat statements out of writes_total
  * (drivers/shared/heartbeat-exclusion.ts).
@@ -108,9 +109,10 @@ function isHandlerGone(err: unknown): boolean {
 }
 
 /**
- * How long a collection waits before sampling the counters and the row again when a heartbeat may be between
- * being counted and being committed (heartbeatInFlight): long enough for a commit's log flush and a
- * busy writer's next round trip, short beside any collection timeout.
+ * How long a collection waits before sampling the counters and the row again when a heartbeat may be
+ * between being counted and being committed (heartbeatInFlight): long enough for a commit on a busy
+ * server and to fall out of phase with a writer on the collection's schedule, short beside any
+ * collection timeout.
  */
 const HEARTBEAT_COMMIT_WAIT_MS = 100;
 
@@ -321,7 +323,7 @@ export class MysqlDriver implements HeartbeatDriver {
     // One autocommit statement, not START TRANSACTION + upsert + COMMIT: Com_* counts the upsert when
     // it runs and the row shows it once committed, and every other exporter on this node or its
     // replicas must see both together (heartbeatInFlight). With the COMMIT a round trip later, that
-    // gap was as long as this process took to send it (up to 32 ms seen on a loaded machine).
+    // gap was as long as this process took to send it (docs/mysql.md: up to 19 ms, loaded machine).
     await this.writable(() => this.query(heartbeatUpsertSql(shardId, record)));
   }
 
@@ -408,13 +410,22 @@ export class MysqlDriver implements HeartbeatDriver {
     return this.budget.run(() => this.collect());
   }
 
+  /** The global variables and status, and how many of our own SELECTs that status counts. */
+  private async counters(): Promise<{
+    vars: Map<string, string>;
+    status: Map<string, string>;
+    ownSelectsCounted: number;
+  }> {
+    const vars = await this.variables();
+    const status = await this.nameValues(STATUS_QUERY);
+    // This round's SELECT, if any, comes after.
+    return { vars, status, ownSelectsCounted: this.ownSelects };
+  }
+
   private async collect(): Promise<Observation> {
     const server = this.server;
     if (!server) throw new Error('mysql connection is not open');
-    let vars = await this.variables();
-    let status = await this.nameValues(STATUS_QUERY);
-    // Our SELECTs that the counters just read include (this round's SELECT comes after).
-    let ownSelectsCounted = this.ownSelects;
+    let counters = await this.counters();
     const channels = (await this.query(replicaStatusStatement(server))).map(normalizeReplicaStatusRow);
     const isReplica = channels.length > 0;
     // Every heartbeat is one transaction (one GTID) wherever it is applied, and one write statement
@@ -432,16 +443,15 @@ export class MysqlDriver implements HeartbeatDriver {
       heartbeat &&
       this.heartbeatInFlight(
         heartbeat.seq,
-        writesCountHeartbeats ? operationCounters(status).writes : undefined,
-        commitOffset(server, vars, isReplica),
+        writesCountHeartbeats ? operationCounters(counters.status).writes : undefined,
+        commitOffset(server, counters.vars, isReplica),
       )
     ) {
       await sleep(HEARTBEAT_COMMIT_WAIT_MS);
-      vars = await this.variables();
-      status = await this.nameValues(STATUS_QUERY);
-      ownSelectsCounted = this.ownSelects;
+      counters = await this.counters();
       heartbeat = await this.readHeartbeat();
     }
+    const { vars, status, ownSelectsCounted } = counters;
     const offset = commitOffset(server, vars, isReplica);
     const { reads, writes: rawWrites } = operationCounters(status);
     if (heartbeat && heartbeat.seq !== this.heartbeatSeq) {

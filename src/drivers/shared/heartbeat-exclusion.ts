@@ -26,16 +26,6 @@ export class CounterWithoutHeartbeats {
    * @returns the counter without heartbeat writes: monotonic, except that a reset of `total` (a
    *   restart, a statistics reset) resets it too, like the datastore's own counter.
    */
-  /**
-   * How much `observe(total, heartbeats)` would add that the heartbeats do not explain, without
-   * observing anything: a driver that may have read a heartbeat as counted but not yet committed
-   * (counted when its statement runs, in the row once committed) asks first, and reads the row again.
-   */
-  unexplained(total: number, heartbeats: number | undefined): number {
-    if (this.reported === undefined || this.lastTotal === undefined || total < this.lastTotal) return 0;
-    return Math.max(0, this.carry + total - this.lastTotal - this.heartbeatStep(heartbeats));
-  }
-
   observe(total: number, heartbeats: number | undefined): number {
     if (this.reported === undefined || this.lastTotal === undefined || total < this.lastTotal) {
       // First reading or a counter reset: a new baseline. Heartbeats already in `total` stay in it
@@ -52,6 +42,16 @@ export class CounterWithoutHeartbeats {
     this.lastTotal = total;
     this.lastHeartbeats = heartbeats;
     return this.reported;
+  }
+
+  /**
+   * How much `observe(total, heartbeats)` would add that the heartbeats do not explain, without
+   * observing anything: a driver that may have read a heartbeat as counted but not yet committed
+   * (counted when its statement runs, in the row once committed) asks first, and samples both again.
+   */
+  unexplained(total: number, heartbeats: number | undefined): number {
+    if (this.reported === undefined || this.lastTotal === undefined || total < this.lastTotal) return 0;
+    return Math.max(0, this.carry + total - this.lastTotal - this.heartbeatStep(heartbeats));
   }
 
   /**
