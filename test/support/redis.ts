@@ -114,7 +114,8 @@ export interface RedisCluster {
 }
 
 /**
- * 3 masters + 3 replicas, created with redis-cli --cluster create; waits until every node agrees.
+ * 3 masters + 3 replicas, created with redis-cli --cluster create; waits until every node agrees on
+ * the slots and on which replica follows which master.
  * cluster-node-timeout is 2 s, so a killed master is replaced by its replica within a few seconds.
  */
 export async function startRedisCluster(): Promise<RedisCluster> {
@@ -148,6 +149,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
   );
   await waitForClusterAgreement(nodes);
+  await waitForMembershipAgreement(nodes);
   return { nodes, stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
 }
 
@@ -179,6 +181,29 @@ export async function waitForClusterAgreement(nodes: RedisNode[], timeoutMs = 30
       );
     },
     timeoutMs,
+    250,
+  );
+}
+
+/**
+ * Until every node lists the same replica -> master links. Right after creation, gossip takes a
+ * moment to tell every node which replica follows which master, and until then a node derives its
+ * shard from fewer members (docs/redis.md: a shard id is the lowest id among the members it knows).
+ */
+export async function waitForMembershipAgreement(nodes: RedisNode[]): Promise<void> {
+  await waitFor(
+    'every node knows every replica of every master',
+    () => {
+      const views = nodes.map((n) =>
+        clusterNodes(n)
+          .map((l) => `${l.id}>${l.masterId ?? '-'}`)
+          .sort()
+          .join('|'),
+      );
+      const links = views[0]!.split('|').filter((x) => !x.endsWith('>-'));
+      return views.every((v) => v === views[0]) && links.length === nodes.length / 2;
+    },
+    30000,
     250,
   );
 }
