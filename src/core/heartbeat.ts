@@ -5,8 +5,9 @@
  * its observe(), and resolving the snapshot applies it: on a secondary lag = now - record time
  * (floored at 0). It assumes the nodes' clocks are synchronised (NTP): a clock offset shows up as lag.
  *
- * Lag measured this way includes up to one heartbeat interval of granularity (the record may be that
- * old when read even with no replication delay), hence a sub-second default interval.
+ * Lag measured this way includes the age of the newest record when it is read, even with no
+ * replication delay: half an interval with the phase below (0.25 s at the default 500 ms), up to one
+ * interval otherwise, hence a sub-second default interval.
  */
 import { withTimeout } from './errors';
 import type { DriverLogger, HeartbeatStore, Shard, ShardObservation } from './model';
@@ -40,12 +41,31 @@ export interface HeartbeatSource {
 }
 
 /**
+ * Milliseconds from `nowMs` to the next heartbeat write time. Writes fall on the wall clock's
+ * multiples of the interval, moved by half of the interval or half a second, whichever is less
+ * (500 ms: at .250 and .750 of every second; 1 s or 2 s: at .500), so they never coincide with
+ * collections, which cron starts on whole seconds on every node. A write landing while a node is
+ * being read is the moment a driver may count a heartbeat before its record is visible; keeping the
+ * two apart makes that race rare on every datastore instead of systematic for an exporter that
+ * happened to start in phase with the second. This holds for intervals that divide a second or are
+ * whole seconds; any other interval keeps a drifting phase, as before. A wait shorter than 50 ms (or
+ * a quarter interval) is pushed to the next write time, so a timer firing a little early on the wall
+ * clock never writes twice in a row.
+ */
+export function msUntilNextHeartbeat(nowMs: number, intervalMs: number): number {
+  const offset = Math.min(intervalMs, 1000) / 2;
+  const wait = (((offset - nowMs) % intervalMs) + intervalMs) % intervalMs;
+  return wait < Math.min(intervalMs / 4, 50) ? wait + intervalMs : wait;
+}
+
+/**
  * Writes heartbeats for the shards this node is primary for, on its own timer (faster than the
  * collection interval). Never writes on a secondary: the shard list comes from the last collection,
  * so after a failover the new primary takes over within one collection interval, with no configuration.
  */
 export class HeartbeatWriter {
   private timer?: NodeJS.Timeout;
+  private stopped = false;
   private inFlight = false;
   private failing = false;
 
@@ -57,13 +77,22 @@ export class HeartbeatWriter {
     private readonly logger: DriverLogger,
   ) {}
 
+  /** A timer per write, re-aimed at the wall clock each time (setInterval would drift off phase). */
   start(): void {
-    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    if (this.stopped) return;
+    const wait = msUntilNextHeartbeat(Date.now(), this.intervalMs);
+    this.timer = setTimeout(() => this.fire(), wait);
     this.timer.unref();
   }
 
+  private fire(): void {
+    this.start();
+    void this.tick();
+  }
+
   stop(): void {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
   }
 
   /** One round of writes; skipped while the previous one is still in flight (a slow datastore). */

@@ -15,6 +15,7 @@ const UNIT = [
   'flags.test.ts',
   'fuzz.test.ts',
   'golden-exposition.test.ts',
+  'heartbeat-schedule.test.ts',
   'helm-chart.test.ts',
   'kafka-live.test.ts',
   'kafka-map.test.ts',
