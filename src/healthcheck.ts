@@ -13,7 +13,7 @@
  * container's process answers, over loopback, not who it is. When the web config REQUIRES a client
  * certificate (RequireAnyClientCert, RequireAndVerifyClientCert), which this check does not hold, an
  * answered TLS handshake counts (the exporter then refuses the request at the TLS layer: it is alive).
- * /healthz needs no basic auth (http/listener.ts); a 429 from the rate limit is an answer too.
+ * /healthz needs no basic auth and takes no rate-limit token (http/listener.ts OPEN_PATHS).
  */
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -99,7 +99,7 @@ export function check(target: HealthTarget, timeoutMs = TIMEOUT_MS): Promise<boo
     };
     const req = (tls ? httpsRequest : httpRequest)(options, (res) => {
       res.resume();
-      done((res.statusCode ?? 0) === 200 || res.statusCode === 429);
+      done(res.statusCode === 200);
     });
     req.on('timeout', () => done(false));
     req.on('error', (err: NodeJS.ErrnoException) =>

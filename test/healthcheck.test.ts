@@ -86,9 +86,8 @@ describe('against real exporters', () => {
     await expect(fetch(`http://127.0.0.1:${e.port}/healthz`)).rejects.toThrow();
     const argv = ['node', 'dist/cli.js', '--web.listen-address', `:${e.port}`, '--web.config.file', file];
     expect(await check(healthTarget(argv, {}))).toBe(true);
-    // Throttled (429) is an answer: the process is alive.
-    for (let i = 0; i < 3; i++) await check(healthTarget(argv, {}));
-    expect(await check(healthTarget(argv, {}))).toBe(true);
+    // /healthz takes no token: checks beyond the burst of 3 still get their 200.
+    for (let i = 0; i < 5; i++) expect(await check(healthTarget(argv, {}))).toBe(true);
   });
 
   test('HTTPS requiring a client certificate: an answered handshake passes; a dead port does not', async () => {

@@ -774,9 +774,17 @@ describe('a real exporter behind --web.config.file', () => {
       (await fetch(`${base}/probe?target=${encodeURIComponent(deadTarget)}`, { headers: auth })).status,
     ).toBe(200);
     expect((await fetch(`${base}/metrics`, { headers: auth })).status).toBe(200);
+    // /healthz and /ready take no token (a kubelet probe answered 429 would fail; /ready may still
+    // say 503 if the first collection has not finished).
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
-    // Burst of 4 used up: the fifth request within the hour is refused, before any auth work.
+    expect((await fetch(`${base}/ready`)).status).not.toBe(429);
+    expect((await fetch(`${base}/metrics`, { headers: auth })).status).toBe(200);
+    // Burst of 4 used up: the fifth request within the hour is refused, before any auth work...
     expect((await fetch(`${base}/metrics`, { headers: auth })).status).toBe(429);
+    expect((await fetch(`${base}/metrics`)).status).toBe(429);
+    // ...and the health endpoints still answer.
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/ready`)).status).not.toBe(429);
   });
 
   test('a rotated certificate is served without a restart; a broken one is refused and the old one kept', async () => {

@@ -3,9 +3,10 @@
  * certificate policy, basic auth with bcrypt, extra response headers and the rate limit.
  *
  * Behaviour follows exporter-toolkit so that a file means the same here as for the Go exporters:
- *  - basic auth guards every path except /healthz and /ready (see OPEN_PATHS for why), answering
- *    401 with `WWW-Authenticate: Basic`; an unknown user is checked against a dummy hash of the
- *    same cost as the configured users' hashes, so that timing does not tell which user names exist;
+ *  - basic auth and the rate limit guard every path except /healthz and /ready (OPEN_PATHS says why),
+ *    basic auth answering 401 with `WWW-Authenticate: Basic`; an unknown user is checked against a
+ *    dummy hash of the same cost as the configured users' hashes, so that timing does not tell which
+ *    user names exist;
  *  - bcrypt is slow by design (~80 ms at cost 10, ~300 ms at cost 12 in pure JS), and Prometheus
  *    sends the same credentials every scrape: a successful check is remembered for CACHE_TTL_MS under
  *    sha256(user, password, hash) (never the password itself). Failed attempts must never starve good
@@ -33,10 +34,13 @@ import {
 } from '../config/web-config';
 
 /**
- * Paths served without basic auth: kubelet and Docker health checks cannot hold a password without
- * putting it in the pod spec or the image, and these answer only "ok"/"ready" (no metric, no target,
- * no version). Everything else, /metrics, /probe, the Replicante API and the landing page included,
- * needs credentials. TLS and the rate limit apply to these paths too.
+ * Paths served without basic auth and outside the rate limit: kubelet and Docker health checks
+ * cannot hold a password without putting it in the pod spec or the image, and these answer only
+ * "ok"/"ready" (no metric, no target, no version). A kubelet probe answered 429 counts as failed, so
+ * a burst of scrapes that used up the bucket would get a healthy pod restarted; these answers cost
+ * nothing, and the listener's connection limits still bound a flood of them. Everything else,
+ * /metrics, /probe, the Replicante API and the landing page included, needs credentials and takes a
+ * token. TLS applies to these paths too.
  */
 export const OPEN_PATHS: readonly string[] = ['/healthz', '/ready'];
 
@@ -413,7 +417,7 @@ export class TokenBucket {
 
 /**
  * The request guard: rate limit (429), extra headers (on every answer, 401s included), then basic
- * auth (401) for every path but `openPaths`.
+ * auth (401); `openPaths` pass the rate limit and basic auth (see OPEN_PATHS).
  */
 export function webGuard(web: WebConfig, openPaths: readonly string[]): RequestHandler {
   const limiter = web.rateLimit ? new TokenBucket(web.rateLimit) : undefined;
@@ -424,13 +428,14 @@ export function webGuard(web: WebConfig, openPaths: readonly string[]): RequestH
     res.status(401).type('text/plain').send('Unauthorized\n');
   };
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (limiter && !limiter.take()) {
+    // Exact match only: a path Express would route elsewhere ('/healthz/x') is never let through.
+    const open = openPaths.includes(req.path);
+    if (limiter && !open && !limiter.take()) {
       res.status(429).type('text/plain').send('Too Many Requests\n');
       return;
     }
     for (const [name, value] of headers) res.set(name, value);
-    // Exact match only: a path Express would route elsewhere ('/healthz/x') is never let through.
-    if (!auth || openPaths.includes(req.path)) {
+    if (!auth || open) {
       next();
       return;
     }
