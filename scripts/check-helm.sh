@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Lints and renders the Helm chart when helm (and kubeconform) are installed; otherwise says so and
-# exits 0 (they are not installable on every CI machine; test/helm-chart.test.ts covers what can be
-# checked without them). Run from .ci/run.
+# Lints and renders the Helm chart with $HELM_BIN (default: helm in PATH; .ci/run installs one with
+# scripts/install-helm.sh), and validates the rendered objects when kubeconform is installed too
+# (it is not installable here). Without helm it says so and exits 0. Run from .ci/run.
 #
 #   helm lint --strict          with the default values (+ a target) and every ci/*-values.yaml
-#   helm template | kubeconform -strict -summary   for the same value sets, every object kind
+#   helm template               for the same value sets (a template error fails)
+#   helm template | kubeconform -strict -summary   the same, where kubeconform exists
 #
 # KUBECONFORM_SCHEMAS adds a schema location for the prometheus-operator CRDs (ServiceMonitor,
 # PrometheusRule); the default needs network access to the datreeio CRDs catalog. Set it to a local
@@ -44,11 +45,14 @@ for s in "${sets[@]}"; do
   args=(${s#*|})
   echo "check-helm: helm lint ($name)"
   "$HELM_BIN" lint --strict "$CHART" "${args[@]}"
+  # Rendered, so that a template error fails here with or without kubeconform. --api-versions:
+  # render as on a cluster with the prometheus-operator CRDs installed.
+  rendered=$("$HELM_BIN" template check "$CHART" --namespace monitoring \
+    --api-versions monitoring.coreos.com/v1 "${args[@]}")
+  echo "check-helm: helm template ($name): $(grep -c '^kind:' <<<"$rendered") objects"
   if $have_kubeconform; then
     echo "check-helm: helm template | kubeconform ($name)"
-    # --api-versions: render as on a cluster with the prometheus-operator CRDs installed.
-    "$HELM_BIN" template check "$CHART" --namespace monitoring --api-versions monitoring.coreos.com/v1 \
-      "${args[@]}" | "$KUBECONFORM_BIN" "${kubeconform_args[@]}"
+    "$KUBECONFORM_BIN" "${kubeconform_args[@]}" <<<"$rendered"
   fi
 done
-$have_kubeconform || echo "check-helm: kubeconform is not installed: skipped validating the rendered objects"
+$have_kubeconform || echo "check-helm: kubeconform is not installed: rendered, but skipped validating the objects against their schemas"

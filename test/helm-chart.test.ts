@@ -1,6 +1,5 @@
 /**
- * The Helm chart, checked without helm (not installable here; scripts/check-helm.sh runs `helm lint`
- * and `helm template | kubeconform` where it is):
+ * The Helm chart. Checked from its sources:
  *  - every values example (values.yaml, and values.yaml + each ci/*-values.yaml merged the way Helm
  *    merges them) validates against values.schema.json, and the schema rejects the classic mistakes;
  *  - templates only reference values that exist, every value is used, blocks are balanced, included
@@ -8,13 +7,15 @@
  *  - the rules and dashboards inside the chart are byte-identical to rules/ and dashboards/;
  *  - the password only ever reaches the exporter as a mounted file;
  *  - Chart.yaml agrees with package.json.
- * Templates are NOT rendered here (no Go template engine): what a rendered manifest looks like is
- * only checked where helm runs.
+ * And rendered by a real Helm (scripts/install-helm.sh; $HELM_BIN), for the defaults and every
+ * ci/*-values.yaml: the probes, the password file, the rules and dashboards as objects, the
+ * discovery scrape configs. Without helm these tests fail, as a missing datastore server would.
+ * (scripts/check-helm.sh also runs `helm lint --strict`, and kubeconform where it is installed.)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from 'yaml';
 import { DEFAULT_PORT, FLAGS } from '../src/config/flags';
 import { DRIVERS, supportedSchemes } from '../src/drivers/registry';
 import { parseProbeConfig } from '../src/probe/config';
@@ -504,5 +505,148 @@ describe('Chart.yaml and scripts', () => {
     });
     expect(res.status).toBe(0);
     expect(res.stdout).toContain('helm is not installed');
+  });
+});
+
+/** $HELM_BIN, else the binary scripts/install-helm.sh caches, else helm in PATH. */
+function helmBinary(): string {
+  if (process.env.HELM_BIN) return process.env.HELM_BIN;
+  const cached = '/tmp/datastore-exporter-helm/v3.17.3/helm';
+  return existsSync(cached) ? cached : 'helm';
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- rendered Kubernetes objects, read field by field
+type K8sObject = Record<string, any>;
+
+/** `helm template` with these arguments, as on a cluster with the operator's CRDs; throws if helm cannot run. */
+function helmTemplate(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const helm = helmBinary();
+  const res = spawnSync(
+    helm,
+    [
+      'template',
+      'check',
+      CHART,
+      '--namespace',
+      'monitoring',
+      '--api-versions',
+      'monitoring.coreos.com/v1',
+      ...args,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (res.error) {
+    throw new Error(
+      `cannot run helm (${helm}): install it with \`bash scripts/install-helm.sh\` or set HELM_BIN: ${res.error.message}`,
+    );
+  }
+  return res;
+}
+
+/** Every object `helm template` renders with these arguments. */
+function rendered(args: string[]): K8sObject[] {
+  const res = helmTemplate(args);
+  if (res.status !== 0) throw new Error(`helm template failed: ${res.stderr}`);
+  return parseAllDocuments(res.stdout)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => !!o);
+}
+
+const VALUE_SETS: [string, string[]][] = [
+  ['defaults', ['--set', 'target=redis://redis:6379']],
+  ...readdirSync(join(CHART, 'ci'))
+    .filter((f) => f.endsWith('-values.yaml'))
+    .map((f): [string, string[]] => [f, ['--values', join(CHART, 'ci', f)]]),
+];
+
+const ofKind = (objects: K8sObject[], kind: string): K8sObject[] => objects.filter((o) => o.kind === kind);
+const exporterContainer = (objects: K8sObject[]): K8sObject => {
+  const [workload] = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+  return (workload!.spec.template.spec.containers as K8sObject[]).find((c) => c.name === 'exporter')!;
+};
+
+describe('the chart rendered by Helm', () => {
+  test.each(VALUE_SETS)(
+    '%s: the kubelet probes ask /healthz and /ready on the port the exporter listens on (HTTPS when it serves TLS)',
+    (_name, args) => {
+      const objects = rendered(args);
+      expect(objects.every((o) => o.kind && o.metadata?.name)).toBe(true);
+      const container = exporterContainer(objects);
+      const listen = (container.args as string[]).find((a) => a.startsWith('--web.listen-address='))!;
+      const port = (container.ports as K8sObject[]).find((p) => p.name === 'http')!;
+      expect(listen).toBe(`--web.listen-address=:${port.containerPort}`);
+      // TLS where the value set's web config serves it (the defaults have no web config).
+      const file = args[0] === '--values' ? args[1]! : undefined;
+      const values = file ? (parseYaml(read(file)) as K8sObject) : {};
+      const tls = !!values.webConfig?.config?.tls_server_config;
+      for (const [probe, path] of [
+        ['livenessProbe', '/healthz'],
+        ['readinessProbe', '/ready'],
+      ] as const) {
+        expect(container[probe].httpGet).toEqual({ path, port: 'http', ...(tls ? { scheme: 'HTTPS' } : {}) });
+      }
+    },
+  );
+
+  test('without a target (and not in probe mode) it refuses to render, saying what to set', () => {
+    const res = helmTemplate([]);
+    expect(res.status).not.toBe(0);
+    expect(res.stderr).toMatch(
+      /target is required: the datastore URL, without a password .* or probe\.enabled=true/,
+    );
+  });
+
+  test('a password from a Secret reaches the exporter only as a read-only file', () => {
+    const objects = rendered(['--values', join(CHART, 'ci/postgresql-secret-values.yaml')]);
+    const container = exporterContainer(objects);
+    const flag = (container.args as string[]).find((a) => a.startsWith('--target.password-file='))!;
+    const file = flag.split('=')[1]!;
+    const mount = (container.volumeMounts as K8sObject[]).find((m) => file === `${m.mountPath}/password`)!;
+    expect(mount.readOnly).toBe(true);
+    const [workload] = ofKind(objects, 'Deployment');
+    const volume = (workload!.spec.template.spec.volumes as K8sObject[]).find((v) => v.name === mount.name)!;
+    expect(volume.secret).toMatchObject({
+      secretName: 'pg-exporter',
+      items: [{ key: 'password', path: 'password' }],
+    });
+    // Nowhere else: no environment variable from a Secret, no password in the target URL.
+    expect(JSON.stringify(container.env ?? [])).not.toMatch(/secretKeyRef/);
+    expect((container.args as string[]).find((a) => a.startsWith('--target='))).not.toMatch(/:[^@/]*@/);
+  });
+
+  test("the PrometheusRule holds the rule file's groups, and one ConfigMap per dashboard holds it unchanged", () => {
+    const objects = rendered(['--values', join(CHART, 'ci/redis-standalone-values.yaml')]);
+    const [rule] = ofKind(objects, 'PrometheusRule');
+    const source = parseYaml(read(join(ROOT, 'rules/datastore-exporter.rules.yml'))) as { groups: unknown[] };
+    expect(rule!.spec.groups).toEqual(source.groups);
+    const dashboards = readdirSync(join(ROOT, 'dashboards')).filter((f) => f.endsWith('.json'));
+    const maps = ofKind(objects, 'ConfigMap');
+    expect(maps).toHaveLength(dashboards.length);
+    for (const f of dashboards) {
+      const map = maps.find((m) => f in (m.data as Record<string, string>))!;
+      expect(JSON.parse(map.data[f] as string)).toEqual(JSON.parse(read(join(ROOT, 'dashboards', f))));
+    }
+  });
+
+  test('probe mode: a StatefulSet of probe.replicas, and one ScrapeConfig per seed discovering through /discover', () => {
+    const file = join(CHART, 'ci/probe-discovery-values.yaml');
+    const values = parseYaml(read(file)) as {
+      probe: { replicas: number; seeds: { name: string; target: string }[] };
+    };
+    const objects = rendered(['--values', file]);
+    expect(ofKind(objects, 'Deployment')).toHaveLength(0);
+    expect(ofKind(objects, 'StatefulSet')[0]!.spec.replicas).toBe(values.probe.replicas);
+    const scrapes = ofKind(objects, 'ScrapeConfig');
+    expect(scrapes).toHaveLength(values.probe.seeds.length);
+    for (const seed of values.probe.seeds) {
+      const scrape = scrapes.find((s) => (s.metadata.name as string).endsWith(`-${seed.name}`))!;
+      expect(scrape.spec).toMatchObject({ metricsPath: '/probe', scheme: 'HTTPS' });
+      const url = new URL(scrape.spec.httpSDConfigs[0].url as string);
+      expect(url.pathname).toBe('/discover');
+      expect(url.searchParams.get('target')).toBe(seed.target);
+      // Each discovered member goes to one replica of the StatefulSet (hashmod over probe.replicas).
+      const hashmod = (scrape.spec.relabelings as K8sObject[]).find((r) => r.action === 'hashmod')!;
+      expect(hashmod.modulus).toBe(values.probe.replicas);
+    }
   });
 });
