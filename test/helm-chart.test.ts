@@ -508,10 +508,11 @@ describe('Chart.yaml and scripts', () => {
   });
 });
 
-/** $HELM_BIN, else the binary scripts/install-helm.sh caches, else helm in PATH. */
+/** $HELM_BIN, else the binary scripts/install-helm.sh caches (its default place), else helm in PATH. */
 function helmBinary(): string {
   if (process.env.HELM_BIN) return process.env.HELM_BIN;
-  const cached = '/tmp/datastore-exporter-helm/v3.17.3/helm';
+  const version = /^HELM_VERSION=(\S+)$/m.exec(read(join(ROOT, 'scripts/install-helm.sh')))![1]!;
+  const cached = `/tmp/datastore-exporter-helm/${version}/helm`;
   return existsSync(cached) ? cached : 'helm';
 }
 
