@@ -111,8 +111,8 @@ function isHandlerGone(err: unknown): boolean {
 /**
  * How long a collection waits before sampling the counters and the row again when a heartbeat may be
  * between being counted and being committed (heartbeatInFlight): long enough for a commit on a busy
- * server and to fall out of phase with a writer on the collection's schedule, short beside any
- * collection timeout.
+ * server, short beside any collection timeout and beside the time between a collection and the
+ * nearest heartbeat write (a quarter second at the default interval: core/heartbeat.ts).
  */
 const HEARTBEAT_COMMIT_WAIT_MS = 100;
 
@@ -436,8 +436,10 @@ export class MysqlDriver implements HeartbeatDriver {
     // row's seq first, which drivers/shared/heartbeat-exclusion.ts carries over instead of counting it
     // twice. One counted but not committed yet (heartbeatInFlight) makes the whole sample be taken
     // again a moment later: the counters and the row together, since a row read alone later would
-    // also hold the heartbeats written meanwhile and hide a client write as often as a writer on
-    // the same schedule as this collection writes during that moment (every time, seen in a test).
+    // also hold the heartbeats written meanwhile and hide a client write as often as a writer in
+    // phase with this collection writes during that moment (every time, seen in a test before the
+    // writes were moved between the whole seconds; still possible with an interval that does not
+    // divide a second).
     let heartbeat = await this.readHeartbeat();
     if (
       heartbeat &&
